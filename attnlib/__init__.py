@@ -1,0 +1,71 @@
+"""attnlib: attention mechanisms in small, readable PyTorch modules.
+
+The companion library of the attention course.  The public API is re-exported here;
+each name lives in the module that documents it:
+
+* :mod:`attnlib.functional`: the mask convention, ``masked_softmax``, the scoring
+  functions and ``scaled_dot_product_attention`` (returns output *and* weights).
+* :mod:`attnlib.scoring`: the scoring functions as modules with parameters.
+* :mod:`attnlib.attention`: ``AttentionPooling`` with any scoring module.
+* :mod:`attnlib.pooling`: Nadaraya-Watson kernel regression.
+* :mod:`attnlib.saliency`: bottom-up saliency (Itti, Koch & Niebur).
+* :mod:`attnlib.record`: ``record_attention``, the one way to get maps out of any model.
+* :mod:`attnlib.data`: data directory, downloads, MNIST, Fashion-MNIST, generated scenes.
+* :mod:`attnlib.train`: seeding, device choice and a small training loop.
+* :mod:`attnlib.viz` and :mod:`attnlib.widgets`: plots, and interactive figures with a
+  static fallback.  Import them explicitly (``from attnlib import viz``): they load
+  matplotlib and ipywidgets, which a model that only *uses* attnlib does not need.
+"""
+from __future__ import annotations
+
+from . import data, functional
+from .attention import AttentionPooling
+from .functional import (
+    additive_score,
+    bilinear_score,
+    causal_mask,
+    concat_score,
+    dot_score,
+    lengths_to_mask,
+    masked_softmax,
+    scaled_dot_product_attention,
+    scaled_dot_score,
+)
+from .pooling import NadarayaWatson, leave_one_out_mask, nadaraya_watson
+from .record import AttentionRecorder, emit, is_recording, record_attention
+from .scoring import AdditiveScore, BilinearScore, ConcatScore, DotScore, ScaledDotScore
+from .train import History, default_device, fit, minibatches, seed_everything
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "data",
+    "functional",
+    "AttentionPooling",
+    "additive_score",
+    "bilinear_score",
+    "causal_mask",
+    "concat_score",
+    "dot_score",
+    "lengths_to_mask",
+    "masked_softmax",
+    "scaled_dot_product_attention",
+    "scaled_dot_score",
+    "NadarayaWatson",
+    "leave_one_out_mask",
+    "nadaraya_watson",
+    "AttentionRecorder",
+    "emit",
+    "is_recording",
+    "record_attention",
+    "AdditiveScore",
+    "BilinearScore",
+    "ConcatScore",
+    "DotScore",
+    "ScaledDotScore",
+    "History",
+    "default_device",
+    "fit",
+    "minibatches",
+    "seed_everything",
+]

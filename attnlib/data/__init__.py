@@ -1,0 +1,59 @@
+"""Data sets used in the course, loaded as plain tensors.
+
+Each data set is described by a :class:`Dataset` (its files, their md5s, where to
+download them, how to cite it). :func:`locate` finds its folder on disk, looking first
+in ``$ATTNLIB_DATA`` and then in the cache (``~/.cache/attnlib``), and downloads the
+files only when they are nowhere to be found; set ``ATTNLIB_OFFLINE=1`` to forbid that.
+:mod:`attnlib.data.paths` documents the rules in full.
+
+Loaders:
+    :func:`load_mnist` and :func:`load_fashion_mnist` return ``(images, labels)`` with
+    images uint8 of shape (N, 28, 28) and labels int64 of shape (N,).
+
+Generated data (pure functions of a seed, nothing to download):
+    :func:`visual_search_scene` draws the displays of visual search experiments.
+"""
+from __future__ import annotations
+
+from attnlib.data.mnist import (
+    FASHION_MNIST,
+    FASHION_MNIST_CLASSES,
+    MNIST,
+    load_fashion_mnist,
+    load_mnist,
+    read_idx,
+)
+from attnlib.data.scenes import FEATURE_NAMES, SEARCH_KINDS, SearchScene, visual_search_scene
+from attnlib.data.paths import (
+    ENV_VAR,
+    OFFLINE_ENV_VAR,
+    DataNotFoundError,
+    Dataset,
+    RemoteFile,
+    cache_dir,
+    locate,
+    md5sum,
+    search_dirs,
+)
+
+__all__ = [
+    "ENV_VAR",
+    "OFFLINE_ENV_VAR",
+    "cache_dir",
+    "search_dirs",
+    "RemoteFile",
+    "Dataset",
+    "DataNotFoundError",
+    "md5sum",
+    "locate",
+    "read_idx",
+    "MNIST",
+    "FASHION_MNIST",
+    "FASHION_MNIST_CLASSES",
+    "load_mnist",
+    "load_fashion_mnist",
+    "SEARCH_KINDS",
+    "FEATURE_NAMES",
+    "SearchScene",
+    "visual_search_scene",
+]

@@ -1,0 +1,136 @@
+#!/usr/bin/env python3
+"""One entry point for building and testing the course.  Standard library only.
+
+    python3 dev.py book      build the book into _build/html (warnings are errors)
+    python3 dev.py test      attnlib's unit tests, then nbval over every chapter
+    python3 dev.py execute   re-run chapter notebooks top to bottom and store their outputs
+
+Every command first makes sure the virtual environment `.venv` exists and holds the
+pinned toolchain of requirements.txt plus attnlib itself (editable).  It is created on
+first use and reinstalled only when requirements.txt or pyproject.toml change.
+
+`ATTNLIB_DATA` (the folder attnlib's loaders look in before downloading) is passed
+through unchanged; CI points it at the shared offline copies of the data sets.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import time
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+STAMP = VENV / ".installed-from"
+BOOK = ROOT / "book"
+SANITIZE = ROOT / "tests" / "nbval_sanitize.cfg"
+# Per-cell limit for nbval and for `execute`: a chapter is meant to run in a minute or two.
+CELL_TIMEOUT_S = 600
+
+
+def venv_python() -> Path:
+    return VENV / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+
+
+def run(cmd: list[str | os.PathLike], **kwargs) -> None:
+    print("+", " ".join(str(c) for c in cmd), flush=True)
+    subprocess.run([str(c) for c in cmd], check=True, cwd=ROOT, **kwargs)
+
+
+def ensure_env() -> Path:
+    """Create .venv and install the pinned toolchain when it is missing or stale."""
+    if sys.version_info[:2] < (3, 9):
+        sys.exit(f"Python >= 3.9 is needed (3.11 is what the book is tested with); this is {sys.version.split()[0]}")
+    digest = hashlib.sha256()
+    for name in ("requirements.txt", "pyproject.toml"):
+        digest.update((ROOT / name).read_bytes())
+    wanted = digest.hexdigest()
+    python = venv_python()
+    if python.exists() and STAMP.exists() and STAMP.read_text().strip() == wanted:
+        return python
+    if not python.exists():
+        print(f"creating the virtual environment {VENV.relative_to(ROOT)}", flush=True)
+        venv.EnvBuilder(with_pip=True).create(VENV)
+    start = time.perf_counter()
+    run([python, "-m", "pip", "install", "--quiet", "--upgrade", "pip"])
+    run([python, "-m", "pip", "install", "--quiet", "-r", "requirements.txt"])
+    run([python, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation", "-e", "."])
+    STAMP.write_text(wanted)
+    print(f"environment ready in {time.perf_counter() - start:.0f} s", flush=True)
+    return python
+
+
+def chapter_notebooks() -> list[Path]:
+    return sorted(
+        p for p in BOOK.rglob("*.ipynb")
+        if ".ipynb_checkpoints" not in p.parts and "_build" not in p.parts
+    )
+
+
+def cmd_book(args: argparse.Namespace) -> None:
+    python = ensure_env()
+    start = time.perf_counter()
+    # Notebooks are rendered from their stored outputs (execute_notebooks: off in _config.yml);
+    # `dev.py test` has just re-executed and compared every one of them with nbval.
+    jupyter_book = python.parent / ("jupyter-book.exe" if os.name == "nt" else "jupyter-book")
+    # --all: re-read every page, so that warnings of unchanged pages are reported again
+    run([jupyter_book, "build", ".", "--all", "--builder", "html", "-W", "-n", "--keep-going"])
+    print(f"book built in {time.perf_counter() - start:.1f} s: {ROOT / '_build' / 'html' / 'index.html'}")
+
+
+def cmd_test(args: argparse.Namespace) -> None:
+    python = ensure_env()
+    start = time.perf_counter()
+    run([
+        python, "-m", "pytest", "tests", *[str(p.relative_to(ROOT)) for p in chapter_notebooks()],
+        "--nbval", "--nbval-current-env", f"--nbval-sanitize-with={SANITIZE.relative_to(ROOT)}",
+        f"--nbval-cell-timeout={CELL_TIMEOUT_S}", "--durations=15", *args.pytest_args,
+    ])
+    print(f"all tests passed in {time.perf_counter() - start:.1f} s")
+
+
+def strip_widget_state(path: Path) -> None:
+    """Drop the saved ipywidgets state: the book shows each widget's static fallback instead,
+    so the page needs no widget JavaScript, and a notebook diff stays readable."""
+    nb = json.loads(path.read_text(encoding="utf-8"))
+    if nb.get("metadata", {}).pop("widgets", None) is not None:
+        path.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def cmd_execute(args: argparse.Namespace) -> None:
+    python = ensure_env()
+    targets = [Path(p).resolve() for p in args.notebooks] or chapter_notebooks()
+    for path in targets:
+        start = time.perf_counter()
+        run([
+            python, "-m", "jupyter", "execute", "--inplace", f"--timeout={CELL_TIMEOUT_S}",
+            "--kernel_name=python3", path,
+        ])
+        strip_widget_state(path)
+        print(f"executed {path.relative_to(ROOT)} in {time.perf_counter() - start:.1f} s", flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("book", help="build the book into _build/html").set_defaults(func=cmd_book)
+    test = sub.add_parser("test", help="unit tests and nbval over every chapter")
+    test.add_argument("pytest_args", nargs=argparse.REMAINDER, help="extra arguments for pytest")
+    test.set_defaults(func=cmd_test)
+    execute = sub.add_parser("execute", help="re-execute chapter notebooks in place")
+    execute.add_argument("notebooks", nargs="*", help="notebooks to run (default: every chapter)")
+    execute.set_defaults(func=cmd_execute)
+    args = parser.parse_args()
+    try:
+        args.func(args)
+    except subprocess.CalledProcessError as exc:
+        sys.exit(exc.returncode)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,90 @@
+"""attnlib.train: seeding, devices, minibatches and the training loop."""
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from attnlib import default_device, fit, minibatches, seed_everything
+
+
+def test_seed_everything_makes_every_generator_repeat():
+    def draws():
+        return random.random(), float(np.random.rand()), torch.rand(3).tolist()
+
+    gen = seed_everything(123)
+    first, first_gen = draws(), torch.rand(2, generator=gen).tolist()
+    gen = seed_everything(123)
+    assert draws() == first and torch.rand(2, generator=gen).tolist() == first_gen
+    seed_everything(124)
+    assert draws() != first
+
+
+def test_default_device(monkeypatch):
+    monkeypatch.delenv("ATTNLIB_DEVICE", raising=False)
+    assert default_device().type == ("cuda" if torch.cuda.is_available() else "cpu")
+    monkeypatch.setenv("ATTNLIB_DEVICE", "cpu")
+    assert default_device() == torch.device("cpu")
+
+
+def test_minibatches_visit_every_row_once():
+    x, y = torch.arange(10)[:, None].float(), torch.arange(10)
+    batches = list(minibatches(x, y, batch_size=4, generator=torch.Generator().manual_seed(0)))
+    assert [len(b[1]) for b in batches] == [4, 4, 2]
+    assert sorted(torch.cat([b[1] for b in batches]).tolist()) == list(range(10))
+    assert all(torch.equal(bx[:, 0].long(), by) for bx, by in batches)  # rows stay aligned
+    assert [len(b[0]) for b in minibatches(x, batch_size=4, shuffle=False, drop_last=True)] == [4, 4]
+    with pytest.raises(ValueError, match=r"tensor 1 has shape \(9,\)"):
+        list(minibatches(x, torch.arange(9), batch_size=2))
+
+
+def test_fit_learns_a_linear_map_and_is_deterministic():
+    def run():
+        gen = seed_everything(0)
+        x = torch.randn(256, 3, generator=gen)
+        y = x @ torch.tensor([[1.0], [-2.0], [0.5]]) + 0.3
+        model = nn.Linear(3, 1)
+        opt = torch.optim.SGD(model.parameters(), lr=0.1)
+        history = fit(model, opt, lambda m, b: ((m(b[0]) - b[1]) ** 2).mean(),
+                      lambda: minibatches(x, y, batch_size=32, generator=gen), epochs=20, device="cpu",
+                      on_epoch_end=lambda e: {"epoch": float(e)}, show_progress=False)
+        return history, model
+
+    history, model = run()
+    assert len(history.losses) == 20 * 8 and len(history.epoch_metrics) == 20
+    assert history.losses[-1] < 1e-3 < history.losses[0]
+    assert torch.allclose(model.weight, torch.tensor([[1.0, -2.0, 0.5]]), atol=1e-2)
+    assert not model.training
+    assert run()[0].losses == history.losses
+
+
+def test_fit_stops_on_a_non_finite_loss():
+    model = nn.Linear(1, 1)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    with pytest.raises(FloatingPointError, match="step 0"):
+        fit(model, opt, lambda m, b: m(b[0]).sum() * float("nan"), [(torch.ones(2, 1),)], device="cpu", show_progress=False)
+
+
+def test_fit_shows_one_progress_bar_for_the_whole_run(monkeypatch):
+    import attnlib.train as train_module
+
+    bars = []
+    real = train_module.progress
+
+    def counting_progress(*args, **kwargs):
+        bar = real(*args, **kwargs)
+        bars.append(bar)
+        return bar
+
+    monkeypatch.setattr(train_module, "progress", counting_progress)
+    model = nn.Linear(1, 1)
+    opt = torch.optim.SGD(model.parameters(), lr=0.01)
+    data = [(torch.ones(2, 1),)] * 3
+    fit(model, opt, lambda m, b: m(b[0]).pow(2).mean(), data, epochs=4, device="cpu")
+    fit(model, opt, lambda m, b: m(b[0]).pow(2).mean(), lambda: iter(data), epochs=4, device="cpu")
+    assert len(bars) == 2
+    assert bars[0].total == 12 and bars[0].n == 12  # steps of a sequence of known length
+    assert bars[1].total == 4 and bars[1].n == 4  # epochs of a generator
