@@ -4,6 +4,7 @@
     python3 dev.py book      build the book into _build/html (warnings are errors)
     python3 dev.py test      attnlib's unit tests, then nbval over every chapter
     python3 dev.py execute   re-run chapter notebooks top to bottom and store their outputs
+    python3 dev.py check-pages   open every built page in headless Chromium (CI runs it)
 
 Every command first makes sure the virtual environment `.venv` exists and holds the
 pinned toolchain of requirements.txt plus attnlib itself (editable).  It is created on
@@ -83,6 +84,13 @@ def cmd_book(args: argparse.Namespace) -> None:
     print(f"book built in {time.perf_counter() - start:.1f} s: {ROOT / '_build' / 'html' / 'index.html'}")
 
 
+def cmd_check_pages(args: argparse.Namespace) -> None:
+    python = ensure_env()
+    start = time.perf_counter()
+    run([python, "tools/check_pages.py"])
+    print(f"pages checked in {time.perf_counter() - start:.1f} s")
+
+
 def cmd_test(args: argparse.Namespace) -> None:
     python = ensure_env()
     start = time.perf_counter()
@@ -94,12 +102,29 @@ def cmd_test(args: argparse.Namespace) -> None:
     print(f"all tests passed in {time.perf_counter() - start:.1f} s")
 
 
-def strip_widget_state(path: Path) -> None:
-    """Drop the saved ipywidgets state: the book shows each widget's static fallback instead,
-    so the page needs no widget JavaScript, and a notebook diff stays readable."""
+WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
+
+
+def clean_outputs(path: Path) -> None:
+    """Drop what a saved notebook cannot bring back to life, and execution timestamps.
+
+    - the saved ipywidgets state: the book shows each interactive figure's static fallback
+      instead, so pages need no widget JavaScript, and notebook diffs stay readable;
+    - outputs that are a bare widget with no fallback (a tqdm progress bar): without a
+      kernel they would be an empty box in the book.  attnlib's interactive figures carry a
+      ``text/html`` fallback and are kept;
+    - each cell's execution timestamps, which change on every run.
+    """
     nb = json.loads(path.read_text(encoding="utf-8"))
-    if nb.get("metadata", {}).pop("widgets", None) is not None:
-        path.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    nb.get("metadata", {}).pop("widgets", None)
+    for cell in nb["cells"]:
+        if cell["cell_type"] == "code":
+            cell.get("metadata", {}).pop("execution", None)
+            cell["outputs"] = [
+                out for out in cell["outputs"]
+                if not (WIDGET_MIME in out.get("data", {}) and "text/html" not in out["data"])
+            ]
+    path.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
 def cmd_execute(args: argparse.Namespace) -> None:
@@ -111,7 +136,7 @@ def cmd_execute(args: argparse.Namespace) -> None:
             python, "-m", "jupyter", "execute", "--inplace", f"--timeout={CELL_TIMEOUT_S}",
             "--kernel_name=python3", path,
         ])
-        strip_widget_state(path)
+        clean_outputs(path)
         print(f"executed {path.relative_to(ROOT)} in {time.perf_counter() - start:.1f} s", flush=True)
 
 
@@ -122,6 +147,7 @@ def main() -> None:
     test = sub.add_parser("test", help="unit tests and nbval over every chapter")
     test.add_argument("pytest_args", nargs=argparse.REMAINDER, help="extra arguments for pytest")
     test.set_defaults(func=cmd_test)
+    sub.add_parser("check-pages", help="open every built page in headless Chromium").set_defaults(func=cmd_check_pages)
     execute = sub.add_parser("execute", help="re-execute chapter notebooks in place")
     execute.add_argument("notebooks", nargs="*", help="notebooks to run (default: every chapter)")
     execute.set_defaults(func=cmd_execute)

@@ -28,12 +28,12 @@ their initial values; pass ``frames`` (a list of ``{name: value}`` dicts) to cho
 from __future__ import annotations
 
 import re
+from html import escape as html_escape
 from typing import Any, Callable, Mapping, Optional, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.animation import FuncAnimation
-from matplotlib.figure import Figure
 
 __all__ = ["interactive_figure", "InteractiveFigure", "sweep_values"]
 
@@ -55,12 +55,14 @@ _BUTTON_GLYPHS = {
 }
 
 
-def _without_remote_assets(player_html: str) -> str:
-    """Drop the player's stylesheet link to a CDN and draw its icons as characters."""
+def _offline_player(player_html: str, alt: str) -> str:
+    """Make matplotlib's player self-contained and accessible: drop its stylesheet link to
+    a CDN, draw its icons as characters, and give the frame image an alt text."""
     html = re.sub(r"<link[^>]*font-awesome[^>]*>", "", player_html)
     for css_class, glyph in _BUTTON_GLYPHS.items():
         html = html.replace(f'<i class="{css_class}"></i>', glyph)
-    return html
+    alt_attr = html_escape(alt, quote=True)
+    return re.sub(r'<img id="(_anim_img\w+)"', lambda m: f'<img id="{m.group(1)}" alt="{alt_attr}"', html, count=1)
 
 
 def sweep_values(control: Any, n: int = 12) -> list[Any]:
@@ -98,6 +100,8 @@ class InteractiveFigure:
         figsize: figure size in inches.
         interval_ms: time per frame in the fallback animation.
         dpi: resolution of the fallback frames (they are embedded in the page).
+        alt: text alternative for the animation's frames (for screen readers); by default
+            it names the controls the frames sweep.
     """
 
     def __init__(
@@ -109,6 +113,7 @@ class InteractiveFigure:
         figsize: tuple[float, float] = (6.4, 4.0),
         interval_ms: int = 700,
         dpi: int = 72,
+        alt: Optional[str] = None,
     ) -> None:
         if not controls:
             raise ValueError("controls must name at least one widget")
@@ -127,6 +132,7 @@ class InteractiveFigure:
         if not frames:
             raise ValueError("frames must hold at least one frame")
         self.frames = [{**initial, **frame} for frame in frames]
+        self.alt = alt or f"Animated figure: {len(self.frames)} frames over {', '.join(self.controls)}"
         self._widget = None
         self._fallback: Optional[str] = None
 
@@ -174,7 +180,7 @@ class InteractiveFigure:
                 animation = FuncAnimation(  # a no-op init_func, or frame 0 is drawn twice
                     fig, show, frames=len(self.frames), init_func=lambda: None, interval=self.interval_ms
                 )
-                player = _without_remote_assets(animation.to_jshtml(default_mode="once"))
+                player = _offline_player(animation.to_jshtml(default_mode="once"), self.alt)
             finally:
                 plt.close(fig)
             names = ", ".join(self.controls)
@@ -203,15 +209,11 @@ def interactive_figure(
     figsize: tuple[float, float] = (6.4, 4.0),
     interval_ms: int = 700,
     dpi: int = 72,
+    alt: Optional[str] = None,
 ) -> InteractiveFigure:
     """Build an :class:`InteractiveFigure`; make it the last expression of a cell to show it.
 
     See the module docstring for an example and :class:`InteractiveFigure` for the arguments.
     """
-    return InteractiveFigure(draw, controls, frames=frames, figsize=figsize, interval_ms=interval_ms, dpi=dpi)
+    return InteractiveFigure(draw, controls, frames=frames, figsize=figsize, interval_ms=interval_ms, dpi=dpi, alt=alt)
 
-
-def _draw_check(draw: DrawFn, values: Mapping[str, Any]) -> Figure:  # used by tests
-    fig = plt.figure()
-    draw(fig, **values)
-    return fig

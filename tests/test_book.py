@@ -92,7 +92,17 @@ def test_chapter_is_stored_executed_in_order_without_errors(chapter):
             if out.get("name") == "stderr":
                 assert "Traceback" not in "".join(out["text"]), f"{chapter.name}, code cell {i}: traceback on stderr"
     assert chapter.stat().st_size < 3_000_000, f"{chapter.name} is over 3 MB: lower dpi or store fewer frames"
-    assert "widgets" not in json.loads(chapter.read_text())["metadata"], "widget state is stored: use dev.py execute"
+    nb = json.loads(chapter.read_text())
+    assert "widgets" not in nb["metadata"], "widget state is stored: use dev.py execute"
+    for i, cell in enumerate(code, 1):
+        for out in cell["outputs"]:
+            data = out.get("data", {})
+            assert not ("application/vnd.jupyter.widget-view+json" in data and "text/html" not in data), (
+                f"{chapter.name}, code cell {i}: a widget without static fallback (dead in the book): use dev.py execute"
+            )
+        if any("image/png" in out.get("data", {}) and "text/html" not in out["data"] for out in cell["outputs"]):
+            alt = cell["metadata"].get("mystnb", {}).get("image", {}).get("alt", "")
+            assert len(alt) > 20, f"{chapter.name}, code cell {i}: a figure needs alt text (metadata mystnb.image.alt)"
 
 
 @pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda p: p.stem)
@@ -102,6 +112,8 @@ def test_chapter_anatomy(chapter):
     assert cs[0]["cell_type"] == "markdown" and text(cs[0]).startswith("# "), "a chapter starts with its title"
     for required in ("What you will learn", "**Prerequisites:**", "**Run time:**", "## Exercises", ":class: dropdown", "## Summary"):
         assert required in markdown, f"{chapter.name} lacks {required!r}"
+    run_time = markdown.split("**Run time:**", 1)[1].split("\n", 1)[0]
+    assert "CPU" in run_time and "GPU" in run_time, f"{chapter.name}: state the run time on CPU and on GPU"
     assert "{cite" in markdown, f"{chapter.name} cites no paper"
     code = [c for c in cs if c["cell_type"] == "code"]
     figures = sum("image/png" in o.get("data", {}) for c in code for o in c["outputs"])
@@ -170,3 +182,16 @@ def test_readme_example_runs():
     exec(compile(example, "README.md", "exec"), namespace)
     assert tuple(namespace["maps"][""][0].shape) == (2, 10, 12)
     assert namespace["out"].shape == (2, 4, 10, 16)
+
+
+def test_github_workflows_run_what_ci_runs():
+    for name in ("tests.yml", "book.yml"):
+        workflow = yaml.safe_load((ROOT / ".github" / "workflows" / name).read_text(encoding="utf-8"))
+        steps = [step for job in workflow["jobs"].values() for step in job.get("steps", [])]
+        assert any(step.get("run", "").strip() == "./.ci/run" for step in steps), name
+    book = yaml.safe_load((ROOT / ".github" / "workflows" / "book.yml").read_text(encoding="utf-8"))
+    uses = [step.get("uses", "") for job in book["jobs"].values() for step in job.get("steps", [])]
+    assert any(u.startswith("actions/upload-pages-artifact") for u in uses)
+    assert any(u.startswith("actions/deploy-pages") for u in uses)
+    # `on:` parses as True in YAML 1.1
+    assert book[True]["push"]["branches"] == ["main"]

@@ -39,6 +39,7 @@ def test_bundle_holds_widget_and_static_animation_of_every_frame():
     assert "<script" in html  # the player's own code is inline
     assert not re.search(r"(src|href)=[\"']?(https?:)?//", html), "the static figure must not load remote assets"
     assert "fa fa-" not in html  # icon-font classes replaced by characters
+    assert re.search(r'<img id="_anim_img\w+" alt="Animated figure: 4 frames over x, label"', html)
 
 
 def test_explicit_frames_and_live_redraw():
@@ -49,7 +50,8 @@ def test_explicit_frames_and_live_redraw():
         fig.add_subplot().set_title(f"{a} {b}")
 
     a, b = ipywidgets.FloatSlider(value=0.5), ipywidgets.FloatSlider(value=1.0)
-    fig = interactive_figure(draw, {"a": a, "b": b}, frames=[{"b": 2.0}, {"a": 0.0, "b": 3.0}])
+    fig = interactive_figure(draw, {"a": a, "b": b}, frames=[{"b": 2.0}, {"a": 0.0, "b": 3.0}], alt='a "quoted" <alt>')
+    assert 'alt="a &quot;quoted&quot; &lt;alt&gt;"' in fig.fallback_html()
     assert fig.frames == [{"a": 0.5, "b": 2.0}, {"a": 0.0, "b": 3.0}]
     fig.widget  # builds the live version: one draw
     a.value = 0.75  # a change of control redraws

@@ -24,7 +24,8 @@ import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 MARKER = "# Setup: install attnlib when it is missing (Colab, a fresh machine), then choose a device."
-TAGS = ["bootstrap"]
+# hide-input: the rendered page shows the cell collapsed; it still runs first in Colab.
+TAGS = ["hide-input"]
 
 
 def repository() -> tuple[str, str]:
@@ -85,7 +86,8 @@ def sync(path: Path, check: bool) -> bool:
     nb = json.loads(path.read_text(encoding="utf-8"))
     wanted = cell_source()
     index = bootstrap_index(nb)
-    if index is not None and "".join(nb["cells"][index]["source"]) == wanted:
+    if (index is not None and "".join(nb["cells"][index]["source"]) == wanted
+            and nb["cells"][index].get("metadata", {}).get("tags") == TAGS):
         return True
     if check:
         return False
@@ -98,6 +100,7 @@ def sync(path: Path, check: bool) -> bool:
         })
     else:
         nb["cells"][index]["source"] = lines
+        nb["cells"][index].setdefault("metadata", {})["tags"] = TAGS
     path.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     return False
 
