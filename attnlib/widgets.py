@@ -201,19 +201,6 @@ class InteractiveFigure:
         }
 
 
-def interactive_figure(
-    draw: DrawFn,
-    controls: Mapping[str, Any],
-    *,
-    frames: Optional[Sequence[Mapping[str, Any]]] = None,
-    figsize: tuple[float, float] = (6.4, 4.0),
-    interval_ms: int = 700,
-    dpi: int = 72,
-    alt: Optional[str] = None,
-) -> InteractiveFigure:
-    """Build an :class:`InteractiveFigure`; make it the last expression of a cell to show it.
-
-    See the module docstring for an example and :class:`InteractiveFigure` for the arguments.
-    """
-    return InteractiveFigure(draw, controls, frames=frames, figsize=figsize, interval_ms=interval_ms, dpi=dpi, alt=alt)
-
+#: Builds an :class:`InteractiveFigure` (the name chapters use); make the call the last
+#: expression of a cell to show the figure.
+interactive_figure = InteractiveFigure
