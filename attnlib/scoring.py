@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from typing import Optional
 
+import torch
 from torch import Tensor, nn
 
 from . import functional as AF
@@ -69,6 +70,17 @@ class AdditiveScore(nn.Module):
     def forward(self, q: Tensor, k: Tensor) -> Tensor:
         """``q (..., L, Eq)``, ``k (..., S, Ek)`` -> scores ``(..., L, S)``."""
         return AF.additive_score(q, k, self.w_q.weight, self.w_k.weight, self.v.weight[0])
+
+    def project_keys(self, k: Tensor) -> Tensor:
+        """``W_k k``: ``(..., S, Ek)`` -> ``(..., S, Hd)``.  A decoder that scores many queries
+        against the same keys computes this once (Bahdanau et al. note the saving)."""
+        return self.w_k(k)
+
+    def score_projected(self, q: Tensor, k_projected: Tensor) -> Tensor:
+        """The score from keys already projected by :meth:`project_keys`:
+        ``q (..., L, Eq)``, ``k_projected (..., S, Hd)`` -> ``(..., L, S)``; equal to ``forward(q, k)``."""
+        features = torch.tanh(self.w_q(q).unsqueeze(-2) + k_projected.unsqueeze(-3))  # (..., L, S, Hd)
+        return features @ self.v.weight[0]  # (..., L, S)
 
 
 class BilinearScore(nn.Module):

@@ -1,5 +1,10 @@
-"""Shared test setup: a non-interactive matplotlib backend, and closing figures after each test."""
+"""Shared test setup: a non-interactive matplotlib backend, closing figures after each test,
+a local HTTP server for the download code, and data folders pointed at temporary places."""
 from __future__ import annotations
+
+import functools
+import http.server
+import threading
 
 import matplotlib
 
@@ -13,3 +18,38 @@ import pytest  # noqa: E402
 def _close_figures():
     yield
     plt.close("all")
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format, *args):  # noqa: A002 - the base class's signature
+        pass
+
+
+@pytest.fixture
+def http_folder(tmp_path, monkeypatch):
+    """Serve the folder tmp_path/"www" on 127.0.0.1 (the real download code talks to it);
+    returns (folder, base URL ending in "/")."""
+    for name in ("no_proxy", "NO_PROXY"):
+        monkeypatch.setenv(name, "127.0.0.1,localhost")
+    root = tmp_path / "www"
+    root.mkdir()
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_QuietHandler, directory=str(root)))
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    yield root, f"http://127.0.0.1:{httpd.server_address[1]}/"
+    httpd.shutdown()
+    httpd.server_close()
+    thread.join()
+
+
+@pytest.fixture
+def data_dirs(tmp_path, monkeypatch):
+    """Point ATTNLIB_DATA and XDG_CACHE_HOME at empty tmp folders and allow downloads;
+    returns (data folder, attnlib cache folder)."""
+    data, xdg = tmp_path / "data", tmp_path / "xdg"
+    data.mkdir()
+    xdg.mkdir()
+    monkeypatch.setenv("ATTNLIB_DATA", str(data))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(xdg))
+    monkeypatch.delenv("ATTNLIB_OFFLINE", raising=False)
+    return data, xdg / "attnlib"

@@ -1,12 +1,9 @@
 """Tests for attnlib.data: idx parsing, finding and downloading data sets, MNIST loaders."""
 from __future__ import annotations
 
-import functools
 import gzip
 import hashlib
-import http.server
 import struct
-import threading
 from pathlib import Path
 
 import numpy as np
@@ -166,15 +163,9 @@ def put_files(folder: Path, names=tuple(FILE_CONTENTS)) -> None:
 
 
 @pytest.fixture
-def dirs(tmp_path, monkeypatch):
-    """Point ATTNLIB_DATA and XDG_CACHE_HOME at empty tmp folders; returns (data, cache)."""
-    data, xdg = tmp_path / "data", tmp_path / "xdg"
-    data.mkdir()
-    xdg.mkdir()
-    monkeypatch.setenv(ENV_VAR, str(data))
-    monkeypatch.setenv("XDG_CACHE_HOME", str(xdg))
-    monkeypatch.delenv(OFFLINE_ENV_VAR, raising=False)
-    return data, xdg / "attnlib"
+def dirs(data_dirs):
+    """(data, cache) folders, see conftest.data_dirs."""
+    return data_dirs
 
 
 def test_cache_dir_follows_xdg(monkeypatch, tmp_path):
@@ -265,32 +256,16 @@ def test_locate_download_false_reports_it(dirs):
         locate(fake_dataset(mirrors=("http://127.0.0.1:9/unreachable/",)), download=False)
 
 
-class QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format, *args):  # noqa: A002 - the base class's signature
-        pass
-
-
 @pytest.fixture
-def server(tmp_path, monkeypatch):
-    """Serve tmp_path/"www" over HTTP on 127.0.0.1; returns (root folder, base URL)."""
-    for name in ("no_proxy", "NO_PROXY"):
-        monkeypatch.setenv(name, "127.0.0.1,localhost")
-    root = tmp_path / "www"
+def server(http_folder):
+    """Serve good and bad copies of the fake files; returns (root folder, base URL)."""
+    root, base = http_folder
     (root / "good").mkdir(parents=True)
     (root / "bad").mkdir()
     for name, data in FILE_CONTENTS.items():
         (root / "good" / name).write_bytes(data)
         (root / "bad" / name).write_bytes(data[::-1] + b"!")
-    handler = functools.partial(QuietHandler, directory=str(root))
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(
-        target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-    )
-    thread.start()
-    yield root, f"http://127.0.0.1:{httpd.server_address[1]}/"
-    httpd.shutdown()
-    httpd.server_close()
-    thread.join()
+    return root, base
 
 
 def test_locate_downloads_from_second_mirror_after_404(dirs, server):

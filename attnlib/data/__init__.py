@@ -10,8 +10,12 @@ Loaders:
     :func:`load_mnist` and :func:`load_fashion_mnist` return ``(images, labels)`` with
     images uint8 of shape (N, 28, 28) and labels int64 of shape (N,).
 
+    :func:`load_eng_fra` returns tokenised Tatoeba English-French pairs;
+    :func:`make_translation_data` splits them and builds vocabularies and batches.
+
 Generated data (pure functions of a seed, nothing to download):
-    :func:`visual_search_scene` draws the displays of visual search experiments.
+    :func:`visual_search_scene` draws the displays of visual search experiments;
+    :func:`date_examples` writes dates in ten formats with their ISO form and alignment.
 """
 from __future__ import annotations
 
@@ -23,7 +27,18 @@ from attnlib.data.mnist import (
     load_mnist,
     read_idx,
 )
+from attnlib.data.dates import DATE_FORMATS, DateExample, date_example, date_examples, date_vocabs, encode_dates
 from attnlib.data.scenes import FEATURE_NAMES, SEARCH_KINDS, SearchScene, visual_search_scene
+from attnlib.data.translation import (
+    TATOEBA_ENG_FRA,
+    Batch,
+    TranslationData,
+    Vocab,
+    load_eng_fra,
+    make_translation_data,
+    pad_batch,
+    tokenize,
+)
 from attnlib.data.paths import (
     ENV_VAR,
     OFFLINE_ENV_VAR,
@@ -56,4 +71,18 @@ __all__ = [
     "FEATURE_NAMES",
     "SearchScene",
     "visual_search_scene",
+    "TATOEBA_ENG_FRA",
+    "Batch",
+    "TranslationData",
+    "Vocab",
+    "load_eng_fra",
+    "make_translation_data",
+    "pad_batch",
+    "tokenize",
+    "DATE_FORMATS",
+    "DateExample",
+    "date_example",
+    "date_examples",
+    "date_vocabs",
+    "encode_dates",
 ]

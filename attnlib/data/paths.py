@@ -37,7 +37,9 @@ import http.client
 import os
 import urllib.request
 from dataclasses import dataclass
+import zipfile
 from pathlib import Path
+from typing import Optional
 
 from tqdm.auto import tqdm
 
@@ -72,6 +74,9 @@ class Dataset:
             ``mirror + file.name``.
         citation: One line naming the authors, title and year.
         licence: The licence the data are distributed under.
+        archive: When set, the mirrors serve this zip archive instead of the files
+            themselves; it is downloaded, checked, the files are extracted from it (by
+            their base names) and checked, and the archive is deleted.
     """
 
     name: str
@@ -79,6 +84,7 @@ class Dataset:
     mirrors: tuple[str, ...]
     citation: str
     licence: str
+    archive: Optional[RemoteFile] = None
 
 
 class DataNotFoundError(FileNotFoundError):
@@ -212,9 +218,47 @@ def _download_missing(dataset: Dataset, folder: Path) -> list[str]:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as err:
         return [f"could not create {folder}: {err}"]
+    if dataset.archive is not None:
+        return _download_archive(dataset, folder)
     problems = []
     for remote in _missing(dataset, folder):
         problems.extend(_download_file(remote, dataset.mirrors, folder))
+    return problems
+
+
+def _download_archive(dataset: Dataset, folder: Path) -> list[str]:
+    """Download ``dataset.archive`` into ``folder``, extract the missing files, delete it.
+
+    Returns:
+        One line per problem; empty if every missing file was extracted.
+    """
+    archive = dataset.archive
+    assert archive is not None
+    problems = _download_file(archive, dataset.mirrors, folder)
+    path = folder / archive.name
+    if problems and not path.is_file():
+        return problems
+    try:
+        with zipfile.ZipFile(path) as zipped:
+            members = {Path(info.filename).name: info for info in zipped.infolist() if not info.is_dir()}
+            for remote in _missing(dataset, folder):
+                if remote.name not in members:
+                    problems.append(f"{remote.name} is not in {archive.name} (it holds {sorted(members)})")
+                    continue
+                part = folder / (remote.name + ".part")
+                with zipped.open(members[remote.name]) as source, open(part, "wb") as out:
+                    while chunk := source.read(_CHUNK_BYTES):
+                        out.write(chunk)
+                received = md5sum(part)
+                if received != remote.md5:
+                    part.unlink()
+                    problems.append(f"{remote.name} in {archive.name}: expected md5 {remote.md5}, got {received}")
+                else:
+                    os.replace(part, folder / remote.name)
+    except zipfile.BadZipFile as err:
+        problems.append(f"{archive.name} is not a readable zip archive: {err}")
+    finally:
+        path.unlink(missing_ok=True)
     return problems
 
 
