@@ -39,6 +39,15 @@ def check_rank(x: Tensor, name: str, rank: int, layout: str) -> None:
         )
 
 
+def check_feature_map(x: Tensor, name: str, channels: int | None = None) -> None:
+    """``x`` is a 4-D feature map ``(B, C, H, W)``, with ``channels`` channels when given."""
+    check_rank(x, name, 4, "(B, C, H, W)")
+    if channels is not None and x.shape[1] != channels:
+        raise ValueError(
+            f"{name} must have {channels} channels, shape (B, {channels}, H, W); got shape {shape_str(x.shape)}"
+        )
+
+
 def check_floating(x: Tensor, name: str) -> None:
     if not torch.is_floating_point(x):
         raise ValueError(f"{name} must be a floating-point tensor; got dtype {x.dtype}")

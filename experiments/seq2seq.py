@@ -26,8 +26,8 @@ from attnlib.data.dates import date_examples, date_vocabs, encode_dates
 from attnlib.data.translation import load_eng_fra, make_translation_data
 from attnlib.results import save_result
 from attnlib.scoring import BilinearScore, ConcatScore, DotScore
-from attnlib.seq2seq import (BahdanauDecoder, BiGRUEncoder, LuongDecoder, PlainDecoder, Seq2Seq, beam_search,
-                             bleu_by_length, bleu_report, corpus_bleu, date_scores)
+from attnlib.seq2seq import (DEFAULT_LENGTH_EDGES, BahdanauDecoder, BiGRUEncoder, LuongDecoder, PlainDecoder, Seq2Seq,
+                             beam_search, bleu_by_length, bleu_report, corpus_bleu, date_scores)
 
 
 def train(model: Seq2Seq, batches, epochs: int, lr: float, device: torch.device) -> float:
@@ -78,7 +78,8 @@ def run_dates(args: argparse.Namespace, device: torch.device) -> None:
 
 def run_eng_fra(args: argparse.Namespace, device: torch.device) -> None:
     pairs = load_eng_fra(max_len=args.max_len)
-    data = make_translation_data(pairs, valid_fraction=0.02, test_fraction=0.05, seed=args.seed, min_freq=args.min_freq)
+    data = make_translation_data(pairs, valid_fraction=0.02, test_fraction=0.05, seed=args.seed, min_freq=args.min_freq,
+                                 max_vocab=args.max_vocab, known_words_only=args.known_words_only)
     print(f"{len(data.train)} training pairs, {len(data.test)} test pairs, vocabularies "
           f"{len(data.src_vocab)} / {len(data.tgt_vocab)}", flush=True)
     A = 2 * args.hidden
@@ -104,10 +105,11 @@ def run_eng_fra(args: argparse.Namespace, device: torch.device) -> None:
                 hyps.append(data.tgt_vocab.decode(hyp.tokens))
             refs = [t for _, t in data.test]
             row["beam"] = {"width": args.beam, "bleu": corpus_bleu(hyps, refs),
-                           "by_length": bleu_by_length(hyps, refs, [len(s) for s, _ in data.test], [5, 8, 11, 15, 30])}
+                           "by_length": bleu_by_length(hyps, refs, [len(s) for s, _ in data.test], DEFAULT_LENGTH_EDGES)}
         models[name] = row
         print(name, round(row["bleu"], 2), [(r["bucket"], round(r["bleu"], 1)) for r in row["by_length"]], flush=True)
-    budget = (f"{len(data.train)} training pairs (up to {args.max_len} tokens), {args.epochs} epochs, batch {args.batch}, "
+    budget = (f"{len(data.train)} training pairs (up to {args.max_len} tokens"
+              f"{', known words only' if args.known_words_only else ''}), {args.epochs} epochs, batch {args.batch}, "
               f"GRU {args.hidden} per direction, embeddings {args.embed}; greedy decoding on {len(data.test)} test pairs")
     path = save_result("seq2seq_eng_fra", {"budget": budget, "settings": vars(args), "models": models}, device)
     print("wrote", path)
@@ -128,6 +130,9 @@ def main() -> None:
     eng_fra = sub.add_parser("eng-fra", help="RNNencdec vs RNNsearch on Tatoeba English-French")
     eng_fra.add_argument("--max-len", type=int, default=20)
     eng_fra.add_argument("--min-freq", type=int, default=3)
+    eng_fra.add_argument("--max-vocab", type=int, default=None, help="cap each vocabulary (most frequent words)")
+    eng_fra.add_argument("--known-words-only", action="store_true",
+                         help="drop pairs with words outside the vocabularies (as the chapters' quick runs do)")
     eng_fra.add_argument("--epochs", type=int, default=4)
     eng_fra.add_argument("--batch", type=int, default=64)
     eng_fra.add_argument("--embed", type=int, default=256)

@@ -87,6 +87,15 @@ def test_split_is_by_source_sentence_and_batches_are_shifted():
         make_translation_data(pairs, valid_fraction=0.5, test_fraction=0.5)
 
 
+def test_known_words_only_drops_pairs_with_unknown_words():
+    pairs = [(["a", "b"], ["x"]), (["a"], ["x", "y"]), (["a", "rare"], ["x"])] * 4 + [(["a", "c"], ["x"])]
+    data = make_translation_data(pairs, valid_fraction=0.0, test_fraction=0.0, min_freq=2, known_words_only=True)
+    words = {w for s, _ in data.train for w in s} | {w for _, t in data.train for w in t}
+    assert "c" not in words and all(w in data.src_vocab.stoi or w in data.tgt_vocab.stoi for w in words)
+    assert len(data.train) == 12  # the pair with "c" (seen once, below min_freq) is dropped
+    assert len(make_translation_data(pairs, valid_fraction=0.0, test_fraction=0.0, min_freq=2).train) == 13
+
+
 def test_real_tatoeba_file_when_present():
     try:
         locate(TATOEBA_ENG_FRA, download=False)

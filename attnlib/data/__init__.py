@@ -15,7 +15,11 @@ Loaders:
 
 Generated data (pure functions of a seed, nothing to download):
     :func:`visual_search_scene` draws the displays of visual search experiments;
-    :func:`date_examples` writes dates in ten formats with their ISO form and alignment.
+    :func:`date_examples` writes dates in ten formats with their ISO form and alignment;
+    :func:`load_distorted_mnist` gives the Spatial Transformer paper's distorted MNIST
+    variants (rotated, rotated-translated-scaled, projective, elastic);
+    :func:`load_translated_mnist` and :func:`load_cluttered_mnist` place digits on a 60x60
+    canvas, alone or among pieces of other digits (the RAM paper's tasks).
 """
 from __future__ import annotations
 
@@ -26,6 +30,22 @@ from attnlib.data.mnist import (
     load_fashion_mnist,
     load_mnist,
     read_idx,
+)
+from attnlib.data.clutter import (
+    PlacedDigits,
+    cluttered_mnist,
+    load_cluttered_mnist,
+    load_translated_mnist,
+    translated_mnist,
+)
+from attnlib.data.distortions import (
+    OUTPUT_SIZE,
+    VARIANTS,
+    Distortion,
+    apply_distortion,
+    distort_mnist,
+    load_distorted_mnist,
+    sample_distortion,
 )
 from attnlib.data.dates import DATE_FORMATS, DateExample, date_example, date_examples, date_vocabs, encode_dates
 from attnlib.data.scenes import FEATURE_NAMES, SEARCH_KINDS, SearchScene, visual_search_scene
@@ -85,4 +105,16 @@ __all__ = [
     "date_examples",
     "date_vocabs",
     "encode_dates",
+    "VARIANTS",
+    "OUTPUT_SIZE",
+    "Distortion",
+    "sample_distortion",
+    "apply_distortion",
+    "distort_mnist",
+    "load_distorted_mnist",
+    "PlacedDigits",
+    "translated_mnist",
+    "cluttered_mnist",
+    "load_translated_mnist",
+    "load_cluttered_mnist",
 ]

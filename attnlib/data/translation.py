@@ -221,8 +221,16 @@ def make_translation_data(
     seed: int = 0,
     min_freq: int = 2,
     max_vocab: Optional[int] = None,
+    known_words_only: bool = False,
 ) -> TranslationData:
-    """Split ``pairs`` by distinct English sentence, then build vocabularies on the training part."""
+    """Split ``pairs`` by distinct English sentence, then build vocabularies on the training part.
+
+    Args:
+        min_freq, max_vocab: see :class:`Vocab` (one vocabulary per language).
+        known_words_only: then drop, from every split, the pairs with a word outside the
+            vocabularies: a small vocabulary (for a quick run) then asks no model to produce
+            words it cannot know.  The number of pairs dropped is what the vocabulary costs.
+    """
     if not 0 <= valid_fraction < 1 or not 0 <= test_fraction < 1 or valid_fraction + test_fraction >= 1:
         raise ValueError(f"fractions must leave a training set; got valid {valid_fraction}, test {test_fraction}")
     sources = sorted({" ".join(src) for src, _ in pairs})
@@ -236,4 +244,8 @@ def make_translation_data(
         splits[split_of[" ".join(src)]].append((src, tgt))
     src_vocab = Vocab([s for s, _ in splits["train"]], min_freq=min_freq, max_size=max_vocab)
     tgt_vocab = Vocab([t for _, t in splits["train"]], min_freq=min_freq, max_size=max_vocab)
+    if known_words_only:
+        for name, split in splits.items():
+            splits[name] = [(s, t) for s, t in split
+                            if all(w in src_vocab.stoi for w in s) and all(w in tgt_vocab.stoi for w in t)]
     return TranslationData(splits["train"], splits["valid"], splits["test"], src_vocab, tgt_vocab)

@@ -20,8 +20,10 @@ from .model import Seq2Seq
 
 __all__ = ["decode_batches", "date_scores", "bleu_report", "DEFAULT_LENGTH_EDGES"]
 
-#: Source-length buckets (in tokens) for BLEU by length: 1-5, 6-8, 9-11, 12-15, 16-30.
-DEFAULT_LENGTH_EDGES = (5, 8, 11, 15, 30)
+#: Upper edges of the source-length buckets (in tokens) for BLEU by length, i.e. the
+#: buckets 1-5, 6-8, 9-11 and 12-20.  Tatoeba has few sentences of more than 15 tokens, so
+#: the long tail is one bucket.
+DEFAULT_LENGTH_EDGES = (5, 8, 11, 20)
 
 
 def decode_batches(model: Seq2Seq, batches: Iterable[Batch], max_len: int = 50,

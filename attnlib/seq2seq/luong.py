@@ -22,7 +22,7 @@ Which source positions ``align`` may use:
 Positions are 0-based here (the paper counts from 1).  The paper's decoder is a stacked LSTM;
 this one is a one-layer GRU, like the rest of this package.  The weights ``a_t`` ``(B, S)``
 (after the Gaussian for local-p) are emitted to :mod:`attnlib.record`, and the predicted
-positions ``p_t`` are kept in :attr:`LuongDecoder.last_positions`.
+positions ``p_t`` are kept in the decoder's ``last_positions`` attribute.
 """
 from __future__ import annotations
 

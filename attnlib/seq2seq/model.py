@@ -29,6 +29,7 @@ class StepDecoder(nn.Module):
     vocab_size: int
 
     def init_state(self, enc: EncoderOutput) -> State:
+        """The decoder state before the first step, computed from the encoder output."""
         raise NotImplementedError
 
     def step(self, prev_tokens: Tensor, state: State, enc: EncoderOutput) -> tuple[Tensor, State, Optional[Tensor]]:
