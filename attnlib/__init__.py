@@ -12,6 +12,13 @@ each name lives in the module that documents it:
 * :mod:`attnlib.record`: ``record_attention``, the one way to get maps out of any model.
 * :mod:`attnlib.data`: data directory, downloads, MNIST, Fashion-MNIST, generated scenes.
 * :mod:`attnlib.train`: seeding, device choice and a small training loop.
+* Families of mechanisms, one subpackage each (import them by name, e.g.
+  ``from attnlib.transformer import MultiHeadAttention``): ``attnlib.seq2seq`` (RNN
+  encoder-decoders, Bahdanau and Luong attention), ``attnlib.transformer`` (multi-head
+  attention, positional encodings, the Transformer, a language model with a KV cache),
+  ``attnlib.efficient`` (chunked, sliding-window and linear attention), ``attnlib.vision``
+  (channel, spatial and mixed attention, STN, DCN, ViT) and ``attnlib.hard`` (glimpses,
+  REINFORCE, the Recurrent Attention Model).
 * :mod:`attnlib.viz` and :mod:`attnlib.widgets`: plots, and interactive figures with a
   static fallback.  Import them explicitly (``from attnlib import viz``): they load
   matplotlib and ipywidgets, which a model that only *uses* attnlib does not need.

@@ -68,6 +68,22 @@ def check_dim_equal(a: Tensor, a_name: str, a_dim: int, b: Tensor, b_name: str, 
         )
 
 
+def check_qkv(q: Tensor, k: Tensor, v: Tensor) -> None:
+    """Shapes and dtypes of attention inputs ``q (..., L, E)``, ``k (..., S, E)``, ``v (..., S, Ev)``."""
+    check_min_rank(q, "q", 2, "(..., L, E)")
+    check_min_rank(k, "k", 2, "(..., S, E)")
+    check_min_rank(v, "v", 2, "(..., S, Ev)")
+    check_floating(q, "q")
+    check_same_dtype({"q": q, "k": k, "v": v})
+    if not (q.dim() == k.dim() == v.dim()) or not (q.shape[:-2] == k.shape[:-2] == v.shape[:-2]):
+        raise ValueError(
+            "q, k and v must have the same batch dimensions (...): got q "
+            f"{shape_str(q.shape)}, k {shape_str(k.shape)}, v {shape_str(v.shape)}"
+        )
+    check_dim_equal(q, "q", -1, k, "k", -1, "the feature size E (last dimension)")
+    check_dim_equal(k, "k", -2, v, "v", -2, "the number of keys S (second-to-last dimension)")
+
+
 def check_weight(w: Tensor, name: str, expected: tuple[int, ...]) -> None:
     check_tensor(w, name)
     if tuple(w.shape) != tuple(expected):

@@ -48,6 +48,7 @@ from ._checks import (
     check_floating,
     check_mask,
     check_min_rank,
+    check_qkv,
     check_rank,
     check_same_dtype,
     check_tensor,
@@ -333,18 +334,7 @@ def scaled_dot_product_attention(
             a mask of the wrong dtype or shape, ``is_causal`` with ``attn_mask``, or
             ``dropout_p`` outside ``[0, 1)``.
     """
-    check_min_rank(q, "q", 2, "(..., L, E)")
-    check_min_rank(k, "k", 2, "(..., S, E)")
-    check_min_rank(v, "v", 2, "(..., S, Ev)")
-    check_floating(q, "q")
-    check_same_dtype({"q": q, "k": k, "v": v})
-    if not (q.dim() == k.dim() == v.dim()) or not (q.shape[:-2] == k.shape[:-2] == v.shape[:-2]):
-        raise ValueError(
-            "q, k and v must have the same batch dimensions (...): got q "
-            f"{shape_str(q.shape)}, k {shape_str(k.shape)}, v {shape_str(v.shape)}"
-        )
-    check_dim_equal(q, "q", -1, k, "k", -1, "the feature size E (last dimension)")
-    check_dim_equal(k, "k", -2, v, "v", -2, "the number of keys S (second-to-last dimension)")
+    check_qkv(q, k, v)
     if not 0.0 <= dropout_p < 1.0:
         raise ValueError(f"dropout_p must lie in [0, 1); got {dropout_p}")
     if is_causal and attn_mask is not None:
