@@ -30,6 +30,7 @@ VENV = ROOT / ".venv"
 STAMP = VENV / ".installed-from"
 BOOK = ROOT / "book"
 SANITIZE = ROOT / "tests" / "nbval_sanitize.cfg"
+REPORT = ROOT / "_build" / "test-report.xml"  # JUnit XML of the last `test` run
 # Per-cell limit for nbval and for `execute`: a chapter is meant to run in a minute or two.
 CELL_TIMEOUT_S = 600
 
@@ -97,9 +98,25 @@ def cmd_test(args: argparse.Namespace) -> None:
     run([
         python, "-m", "pytest", "tests", *[str(p.relative_to(ROOT)) for p in chapter_notebooks()],
         "--nbval", "--nbval-current-env", f"--nbval-sanitize-with={SANITIZE.relative_to(ROOT)}",
-        f"--nbval-cell-timeout={CELL_TIMEOUT_S}", "--durations=15", *args.pytest_args,
+        f"--nbval-cell-timeout={CELL_TIMEOUT_S}", "--durations=15", f"--junitxml={REPORT.relative_to(ROOT)}",
+        *args.pytest_args,
     ])
     print(f"all tests passed in {time.perf_counter() - start:.1f} s")
+    print_chapter_times(REPORT)
+
+
+def print_chapter_times(report: Path) -> None:
+    """Each chapter's nbval time (the sum of its cells), read from pytest's JUnit report."""
+    import xml.etree.ElementTree as ET
+
+    totals: dict[str, float] = {}
+    for case in ET.parse(report).iter("testcase"):
+        name = case.get("classname", "")
+        if name.startswith("book."):
+            totals[name] = totals.get(name, 0.0) + float(case.get("time", 0.0))
+    print("chapter execution times under nbval:")
+    for name, seconds in sorted(totals.items()):
+        print(f"  {name.removesuffix('.ipynb').replace('.', '/')}: {seconds:6.1f} s")
 
 
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
