@@ -41,7 +41,7 @@ from .functional import (
 from .pooling import NadarayaWatson, leave_one_out_mask, nadaraya_watson
 from .record import AttentionRecorder, emit, is_recording, record_attention
 from .scoring import AdditiveScore, BilinearScore, ConcatScore, DotScore, ScaledDotScore
-from .train import History, default_device, fit, minibatches, seed_everything
+from .train import History, accuracy, default_device, fit, minibatches, seed_everything, train_classifier
 
 __version__ = "0.1.0"
 
@@ -73,6 +73,8 @@ __all__ = [
     "History",
     "default_device",
     "fit",
+    "train_classifier",
+    "accuracy",
     "minibatches",
     "seed_everything",
 ]

@@ -17,7 +17,7 @@ from torch import Tensor, nn
 
 from ._checks import shape_str
 
-__all__ = ["seed_everything", "default_device", "progress", "minibatches", "History", "fit"]
+__all__ = ["seed_everything", "default_device", "progress", "minibatches", "History", "fit", "train_classifier", "accuracy"]
 
 DEVICE_ENV_VAR = "ATTNLIB_DEVICE"
 
@@ -189,3 +189,63 @@ def fit(
     model.eval()
     history.seconds = time.perf_counter() - start
     return history
+
+
+def train_classifier(
+    model: nn.Module,
+    x: Tensor,
+    y: Tensor,
+    *,
+    steps: int,
+    batch_size: int = 64,
+    lr: float = 1e-2,
+    generator: Optional[torch.Generator] = None,
+    device: Optional[Union[str, torch.device]] = None,
+) -> nn.Module:
+    """Train a classifier for a fixed number of steps: the budget of a controlled comparison.
+
+    Adam with a one-cycle learning-rate schedule (peak ``lr``) and cross-entropy, over
+    shuffled minibatches (the last incomplete batch of each pass is dropped), passing over
+    the data as many times as ``steps`` needs.  Equal ``steps`` and ``generator`` seeds give
+    every model of a comparison the same batches in the same order.
+
+    Args:
+        model: maps ``x`` ``(B, ...)`` to logits ``(B, classes)``.
+        x: ``(N, ...)`` inputs.
+        y: ``(N,)`` integer labels.
+        steps: optimiser steps.
+        generator: the batch order (e.g. the one :func:`seed_everything` returns).
+        device: defaults to :func:`default_device`.
+
+    Returns:
+        ``model``, on ``device`` and in ``eval()`` mode.
+    """
+    if steps < 1:
+        raise ValueError(f"steps must be >= 1; got {steps}")
+    device = torch.device(device) if device is not None else default_device()
+    model.to(device).train()
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=steps)
+    step = 0
+    while step < steps:
+        for xb, yb in minibatches(x, y, batch_size=batch_size, generator=generator, drop_last=True):
+            loss = nn.functional.cross_entropy(model(xb.to(device)), yb.to(device))
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            schedule.step()
+            step += 1
+            if step == steps:
+                break
+    return model.eval()
+
+
+@torch.no_grad()
+def accuracy(model: nn.Module, x: Tensor, y: Tensor, *, batch_size: int = 500,
+             device: Optional[Union[str, torch.device]] = None) -> float:
+    """Share of ``x`` ``(N, ...)`` whose argmax logit equals the label ``y`` ``(N,)``, in eval mode."""
+    device = torch.device(device) if device is not None else next(model.parameters()).device
+    model.eval()
+    correct = sum((model(xb.to(device)).argmax(-1).cpu() == yb).sum().item()
+                  for xb, yb in minibatches(x, y, batch_size=batch_size, shuffle=False))
+    return correct / len(y)

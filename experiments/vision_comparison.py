@@ -24,7 +24,6 @@ import time
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 
 import attnlib
 from attnlib.data import load_fashion_mnist
@@ -59,26 +58,9 @@ def train_and_test(name: str | None, data: tuple[torch.Tensor, ...], seed: int, 
     xtr, ytr, xte, yte = data
     generator = attnlib.seed_everything(seed)  # model initialisation and batch order
     model = SmallCNN(name, config=SmallCNNConfig(widths=tuple(args.widths)))
-    optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=args.lr, total_steps=args.steps)
-    model.train()
-    step = 0
-    while step < args.steps:
-        for xb, yb in attnlib.minibatches(xtr, ytr, batch_size=args.batch_size, generator=generator, drop_last=True):
-            loss = F.cross_entropy(model(xb), yb)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            schedule.step()
-            step += 1
-            if step == args.steps:
-                break
-    model.eval()
-    correct = 0
-    with torch.no_grad():
-        for start in range(0, len(xte), 1000):
-            correct += (model(xte[start : start + 1000]).argmax(-1) == yte[start : start + 1000]).sum().item()
-    return correct / len(xte)
+    attnlib.train_classifier(model, xtr, ytr, steps=args.steps, batch_size=args.batch_size, lr=args.lr,
+                             generator=generator, device="cpu")
+    return attnlib.accuracy(model, xte, yte, batch_size=1000)
 
 
 def latencies(names: list[str | None], args: argparse.Namespace) -> dict[str, float]:

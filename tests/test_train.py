@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from attnlib import default_device, fit, minibatches, seed_everything
+from attnlib import accuracy, default_device, fit, minibatches, seed_everything, train_classifier
 
 
 def test_seed_everything_makes_every_generator_repeat():
@@ -88,3 +88,39 @@ def test_fit_shows_one_progress_bar_for_the_whole_run(monkeypatch):
     assert len(bars) == 2
     assert bars[0].total == 12 and bars[0].n == 12  # steps of a sequence of known length
     assert bars[1].total == 4 and bars[1].n == 4  # epochs of a generator
+
+
+def _separable(n: int = 400, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, 2, generator=g)
+    return x, (x[:, 0] + x[:, 1] > 0).long()
+
+
+def test_train_classifier_learns_a_separable_problem_and_accuracy_measures_it():
+    x, y = _separable()
+    torch.manual_seed(0)
+    model = nn.Linear(2, 2)
+    before = accuracy(model, x, y)
+    trained = train_classifier(model, x, y, steps=60, batch_size=32, lr=0.1,
+                               generator=torch.Generator().manual_seed(0), device="cpu")
+    assert trained is model and not model.training
+    after = accuracy(model, x, y, batch_size=64)
+    assert after > 0.95 and after > before
+    assert accuracy(model, x, 1 - y) == pytest.approx(1 - after)
+
+
+def test_train_classifier_is_deterministic_and_counts_steps():
+    x, y = _separable()
+    weights = []
+    for _ in range(2):
+        torch.manual_seed(1)
+        model = train_classifier(nn.Linear(2, 2), x, y, steps=7, batch_size=32,
+                                 generator=torch.Generator().manual_seed(3), device="cpu")
+        weights.append(model.weight.detach().clone())
+    assert torch.equal(weights[0], weights[1])
+    torch.manual_seed(1)
+    longer = train_classifier(nn.Linear(2, 2), x, y, steps=8, batch_size=32,
+                              generator=torch.Generator().manual_seed(3), device="cpu")
+    assert not torch.equal(longer.weight, weights[0])
+    with pytest.raises(ValueError, match="steps must be >= 1; got 0"):
+        train_classifier(nn.Linear(2, 2), x, y, steps=0)
