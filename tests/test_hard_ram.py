@@ -11,13 +11,8 @@ from attnlib.hard.reinforce import hybrid_loss
 SMALL = dict(what_size=16, where_size=8, glimpse_size=24, hidden_size=20)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """These models are tiny: one thread is as fast, and immune to other jobs on the cores."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+# Tiny tensors: one thread is as fast, and immune to other jobs on the cores.
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def small(**overrides) -> RecurrentAttentionModel:

@@ -12,13 +12,8 @@ from attnlib.vision.factory import ATTENTION_MODULES, make_attention
 NAMES = list(ATTENTION_MODULES)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """These tensors are tiny: one thread is fastest, and immune to a busy machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+# Tiny tensors: one thread is as fast, and immune to other jobs on the cores.
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def expected_maps(name: str, B: int, C: int, H: int, W: int) -> dict[str, tuple[int, ...]]:
