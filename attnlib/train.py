@@ -43,6 +43,9 @@ def default_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
+PROGRESS_REFRESH_S = 1.0  # seconds between progress bar redraws, at least
+
+
 def progress(
     iterable: Optional[Iterable] = None,
     *,
@@ -55,10 +58,17 @@ def progress(
 
     ``leave=False`` removes the bar when it finishes, so stored notebook outputs keep
     only what the cell prints afterwards.  Without ``iterable``, update it by hand.
+
+    The bar redraws at most once per second (:data:`PROGRESS_REFRESH_S`).  In a notebook each
+    redraw is two or three widget messages on the kernel's output channel; a test runner
+    such as nbval reads that channel only after the cell ends, and ZeroMQ drops what
+    overflows its queue, so tqdm's default of ten redraws a second on a long training cell
+    can lose the cell's own output and idle signal (nbval then reports "Timeout ... waiting
+    for output").
     """
     from tqdm.auto import tqdm
 
-    return tqdm(iterable, total=total, desc=desc, leave=leave, disable=disable)
+    return tqdm(iterable, total=total, desc=desc, leave=leave, disable=disable, mininterval=PROGRESS_REFRESH_S)
 
 
 def minibatches(

@@ -16,7 +16,7 @@ from matplotlib.figure import Figure
 
 from ._checks import shape_str
 
-__all__ = ["to_numpy", "heatmap", "heatmaps", "alignment", "overlay"]
+__all__ = ["to_numpy", "heatmap", "heatmaps", "alignment", "overlay", "bleu_by_length"]
 
 ArrayLike = Union[torch.Tensor, np.ndarray, Sequence]
 
@@ -217,4 +217,42 @@ def overlay(
     ax.set_ylabel("y")
     if title:
         ax.set_title(title)
+    return ax
+
+
+def bleu_by_length(
+    reports: dict[str, dict],
+    *,
+    ax: Optional[Axes] = None,
+    title: Optional[str] = None,
+) -> Axes:
+    """BLEU per source-length bucket, one line per model (the shape of Bahdanau et al.'s Figure 2).
+
+    Args:
+        reports: model name -> a report with a ``"by_length"`` list of
+            ``{"bucket": "6-8", "sentences": n, "bleu": b}`` rows, as
+            :func:`attnlib.seq2seq.bleu_report` returns and the experiments store; every
+            report must use the same buckets.
+        ax: where to draw; a new figure when ``None``.
+        title: the plot's title.
+
+    Returns:
+        The ``Axes``; the x labels give each bucket and its number of test sentences.
+    """
+    if not reports:
+        raise ValueError("reports is empty: expected at least one model's report")
+    rows = {name: report["by_length"] for name, report in reports.items()}
+    first_name, first = next(iter(rows.items()))
+    buckets = [row["bucket"] for row in first]
+    for name, report_rows in rows.items():
+        if [row["bucket"] for row in report_rows] != buckets:
+            raise ValueError(f"report {name!r} has buckets {[row['bucket'] for row in report_rows]}, "
+                             f"but {first_name!r} has {buckets}: expected the same buckets for every model")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7, 3.6))
+    for name, report_rows in rows.items():
+        ax.plot(range(len(buckets)), [row["bleu"] for row in report_rows], "o-", label=name)
+    ax.set_xticks(range(len(buckets)), [f"{row['bucket']}\n({row['sentences']})" for row in first])
+    ax.set(xlabel="source length in tokens (test sentences)", ylabel="BLEU", title=title or "")
+    ax.legend()
     return ax

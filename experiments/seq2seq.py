@@ -22,7 +22,7 @@ import time
 import torch
 
 import attnlib
-from attnlib.data.dates import date_examples, date_vocabs, encode_dates
+from attnlib.data.dates import date_batches, date_examples, date_vocabs
 from attnlib.data.translation import load_eng_fra, make_translation_data
 from attnlib.results import save_result
 from attnlib.scoring import BilinearScore, ConcatScore, DotScore
@@ -42,11 +42,6 @@ def run_dates(args: argparse.Namespace, device: torch.device) -> None:
     train_set, test_set = date_examples(args.train, seed=0), date_examples(args.test, seed=1)
     A, H = 2 * args.hidden, 2 * args.hidden
 
-    def batches(generator):
-        order = torch.randperm(len(train_set), generator=generator).tolist()
-        for start in range(0, len(order), args.batch):
-            yield encode_dates([train_set[i] for i in order[start : start + args.batch]], src_vocab, tgt_vocab)
-
     def decoder(name: str):
         if name == "RNNencdec (no attention)":
             return PlainDecoder(len(tgt_vocab), A, args.embed, H, args.hidden)
@@ -64,7 +59,7 @@ def run_dates(args: argparse.Namespace, device: torch.device) -> None:
     for name in names:
         generator = attnlib.seed_everything(args.seed)
         model = Seq2Seq(BiGRUEncoder(len(src_vocab), args.embed, args.hidden), decoder(name)).to(device)
-        seconds = train(model, lambda: batches(generator), args.epochs, args.lr, device)
+        seconds = train(model, lambda: date_batches(train_set, src_vocab, tgt_vocab, args.batch, generator), args.epochs, args.lr, device)
         rows[name] = {**date_scores(model, test_set, src_vocab, tgt_vocab), "train_seconds": round(seconds, 1)}
         print(name, {k: round(v, 4) for k, v in rows[name].items()}, flush=True)
     uniform = rows[names[0]]["uniform_alignment"]

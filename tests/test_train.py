@@ -90,6 +90,26 @@ def test_fit_shows_one_progress_bar_for_the_whole_run(monkeypatch):
     assert bars[1].total == 4 and bars[1].n == 4  # epochs of a generator
 
 
+def test_progress_redraws_at_most_about_once_a_second(capsys):
+    """A long loop must not flood a notebook's output channel (see attnlib.train.progress)."""
+    import time
+
+    from attnlib.train import progress
+
+    bar = progress(total=30, desc="quiet")
+    start = time.perf_counter()
+    for _ in range(30):
+        time.sleep(0.05)
+        bar.update()
+    bar.close()
+    elapsed = time.perf_counter() - start
+    redraws = capsys.readouterr().err.count("quiet")  # each redraw writes the description once
+    # tqdm's default (0.1 s) would redraw about 15 times here; the first draw, the final
+    # one and one per elapsed interval are allowed.
+    assert redraws <= elapsed / 1.0 + 3, (redraws, elapsed)
+    assert redraws >= 1
+
+
 def _separable(n: int = 400, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     g = torch.Generator().manual_seed(seed)
     x = torch.randn(n, 2, generator=g)

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from attnlib.data import DataNotFoundError, locate
-from attnlib.data.dates import DATE_FORMATS, date_example, date_examples, date_vocabs, encode_dates
+from attnlib.data.dates import DATE_FORMATS, date_batches, date_example, date_examples, date_vocabs, encode_dates
 from attnlib.data.translation import (
     BOS,
     EOS,
@@ -178,3 +178,21 @@ def test_date_batches_match_the_character_positions():
         assert "".join(src_vocab.decode(batch.src[b])) == e.source
         assert "".join(tgt_vocab.decode(batch.tgt_out[b])) == e.target
     assert UNK not in batch.src.tolist()
+
+
+def test_date_batches_visit_every_example_once_in_a_seeded_order():
+    src_vocab, tgt_vocab = date_vocabs()
+    examples = date_examples(10, seed=2)
+
+    def sources(seed):
+        batches = list(date_batches(examples, src_vocab, tgt_vocab, batch_size=4,
+                                    generator=torch.Generator().manual_seed(seed)))
+        assert [b.src.shape[0] for b in batches] == [4, 4, 2]
+        return ["".join(src_vocab.decode(row)) for b in batches for row in b.src]
+
+    first = sources(0)
+    assert sorted(first) == sorted(e.source for e in examples)  # each example exactly once
+    assert first == sources(0)  # the same seed gives the same order
+    assert first != sources(1)
+    with pytest.raises(ValueError, match="batch_size must be at least 1, got 0"):
+        next(date_batches(examples, src_vocab, tgt_vocab, batch_size=0))

@@ -47,7 +47,15 @@ from attnlib.data.distortions import (
     load_distorted_mnist,
     sample_distortion,
 )
-from attnlib.data.dates import DATE_FORMATS, DateExample, date_example, date_examples, date_vocabs, encode_dates
+from attnlib.data.dates import (
+    DATE_FORMATS,
+    DateExample,
+    date_batches,
+    date_example,
+    date_examples,
+    date_vocabs,
+    encode_dates,
+)
 from attnlib.data.scenes import FEATURE_NAMES, SEARCH_KINDS, SearchScene, visual_search_scene
 from attnlib.data.translation import (
     TATOEBA_ENG_FRA,
@@ -105,6 +113,7 @@ __all__ = [
     "date_examples",
     "date_vocabs",
     "encode_dates",
+    "date_batches",
     "VARIANTS",
     "OUTPUT_SIZE",
     "Distortion",

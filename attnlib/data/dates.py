@@ -21,13 +21,16 @@ from __future__ import annotations
 import datetime as dt
 import random
 from dataclasses import dataclass
-from typing import Optional, Sequence
+from typing import Iterator, Optional, Sequence
+
+import torch
 
 from .translation import Batch, Vocab, pad_batch
 
 __all__ = [
     "DATE_FORMATS",
     "DateExample",
+    "date_batches",
     "date_example",
     "date_examples",
     "date_vocabs",
@@ -141,3 +144,22 @@ def encode_dates(examples: Sequence[DateExample], src_vocab: Vocab, tgt_vocab: V
     tgt_in, _ = pad_batch([tgt_vocab.encode(list(e.target), add_bos=True) for e in examples])
     tgt_out, _ = pad_batch([tgt_vocab.encode(list(e.target), add_eos=True) for e in examples])
     return Batch(src, src_lengths, tgt_in, tgt_out)
+
+
+def date_batches(
+    examples: Sequence[DateExample],
+    src_vocab: Vocab,
+    tgt_vocab: Vocab,
+    batch_size: int = 64,
+    generator: Optional[torch.Generator] = None,
+) -> Iterator[Batch]:
+    """One pass over ``examples`` in a random order drawn from ``generator``, as padded
+    :class:`~attnlib.data.translation.Batch` es of ``batch_size`` (the last one may be smaller).
+
+    Call it once per epoch; a seeded ``generator`` makes every epoch's order reproducible.
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    order = torch.randperm(len(examples), generator=generator).tolist()
+    for start in range(0, len(order), batch_size):
+        yield encode_dates([examples[i] for i in order[start : start + batch_size]], src_vocab, tgt_vocab)
