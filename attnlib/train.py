@@ -59,7 +59,7 @@ def progress(
     ``leave=False`` removes the bar when it finishes, so stored notebook outputs keep
     only what the cell prints afterwards.  Without ``iterable``, update it by hand.
 
-    The bar redraws at most once per second (:data:`PROGRESS_REFRESH_S`).  In a notebook each
+    The bar redraws at most once per second (``PROGRESS_REFRESH_S``).  In a notebook each
     redraw is two or three widget messages on the kernel's output channel; a test runner
     such as nbval reads that channel only after the cell ends, and ZeroMQ drops what
     overflows its queue, so tqdm's default of ten redraws a second on a long training cell

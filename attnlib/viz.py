@@ -231,7 +231,7 @@ def bleu_by_length(
     Args:
         reports: model name -> a report with a ``"by_length"`` list of
             ``{"bucket": "6-8", "sentences": n, "bleu": b}`` rows, as
-            :func:`attnlib.seq2seq.bleu_report` returns and the experiments store; every
+            :func:`attnlib.seq2seq.evaluation.bleu_report` returns and the experiments store; every
             report must use the same buckets.
         ax: where to draw; a new figure when ``None``.
         title: the plot's title.
