@@ -109,3 +109,19 @@ def check_mask(mask: Tensor, name: str, target_shape: Sequence[int], dtype: torc
             f"{name} of shape {shape_str(mask.shape)} does not broadcast to the attention scores' "
             f"shape {shape_str(target_shape)} = (..., L queries, S keys)"
         )
+
+
+def check_reduction(channels: int, reduction: int, bottleneck: str) -> None:
+    """Channel-reduction modules (SE, CBAM, BAM): both sizes positive and ``C`` divisible by ``r``.
+
+    ``bottleneck`` completes the message, e.g. ``"the bottleneck has C / r units"``; the error
+    suggests the largest divisor of ``channels`` that is at most ``reduction``.
+    """
+    if channels < 1 or reduction < 1:
+        raise ValueError(f"channels and reduction must be positive; got channels={channels}, reduction={reduction}")
+    if channels % reduction:
+        divisor = max(d for d in range(1, min(channels, reduction) + 1) if channels % d == 0)
+        raise ValueError(
+            f"channels must be divisible by reduction so {bottleneck}; "
+            f"got channels={channels}, reduction={reduction} (try reduction={divisor})"
+        )

@@ -25,6 +25,28 @@ def one_thread():
     torch.set_num_threads(before)
 
 
+@pytest.fixture
+def shape_log():
+    """A context manager class whose ``shapes`` lists the shape of every tensor that an aten
+    operation produced inside it (to check what a function materialises, e.g. no N x N matrix)."""
+    import torch
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    class ShapeLog(TorchDispatchMode):
+        def __init__(self):
+            super().__init__()
+            self.shapes: list[tuple[int, ...]] = []
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            out = func(*args, **(kwargs or {}))
+            for t in out if isinstance(out, (tuple, list)) else [out]:
+                if isinstance(t, torch.Tensor):
+                    self.shapes.append(tuple(t.shape))
+            return out
+
+    return ShapeLog
+
+
 @pytest.fixture(autouse=True)
 def _close_figures():
     yield

@@ -6,7 +6,6 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
-from torch.utils._python_dispatch import TorchDispatchMode
 
 import attnlib.functional as AF
 from attnlib.efficient.chunked import chunked_attention
@@ -126,31 +125,16 @@ def test_low_precision_large_logits_stay_finite(dtype):
     assert_close(out.float(), expected.float(), 0.05 * 30 if dtype == torch.bfloat16 else 0.02 * 30, str(dtype))
 
 
-class _ShapeLog(TorchDispatchMode):
-    """Records the shape of every tensor produced by an aten operation."""
-
-    def __init__(self):
-        super().__init__()
-        self.shapes: list[tuple[int, ...]] = []
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        out = func(*args, **(kwargs or {}))
-        for t in out if isinstance(out, (tuple, list)) else [out]:
-            if isinstance(t, torch.Tensor):
-                self.shapes.append(tuple(t.shape))
-        return out
-
-
 @pytest.mark.parametrize("causal", [False, True])
-def test_never_materialises_the_score_matrix(causal):
+def test_never_materialises_the_score_matrix(causal, shape_log):
     """No intermediate is anywhere near the size of the (B, H, L, S) score matrix."""
     B, H, L, S, E, chunk = 1, 2, 200, 200, 8, 32
     q, k, v = torch.randn(B, H, L, E), torch.randn(B, H, S, E), torch.randn(B, H, S, E)
-    with _ShapeLog() as log:
+    with shape_log() as log:
         chunked_attention(q, k, v, is_causal=causal, chunk_size=chunk)
     largest = max(math.prod(s) for s in log.shapes)
     assert largest <= B * H * max(chunk * chunk, L * E), f"largest intermediate {largest} elements, (L, S) has {B * H * L * S}"
-    with _ShapeLog() as naive:  # the check can fail: the quadratic reference trips it
+    with shape_log() as naive:  # the check can fail: the quadratic reference trips it
         AF.scaled_dot_product_attention(q, k, v, is_causal=causal)
     assert max(math.prod(s) for s in naive.shapes) >= B * H * L * S
 

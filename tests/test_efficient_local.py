@@ -6,7 +6,6 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
-from torch.utils._python_dispatch import TorchDispatchMode
 
 import attnlib.functional as AF
 from attnlib.efficient.local import sliding_window_attention, sliding_window_mask
@@ -15,21 +14,6 @@ from attnlib.efficient.local import sliding_window_attention, sliding_window_mas
 def assert_close(actual, expected, atol, what=""):
     err = (actual - expected).abs().max().item() if actual.numel() else 0.0
     assert err <= atol, f"{what} max |error| = {err:.3e} > {atol:.0e}"
-
-
-class _ShapeLog(TorchDispatchMode):
-    """Records the shape of every tensor produced by an aten operation."""
-
-    def __init__(self):
-        super().__init__()
-        self.shapes: list[tuple[int, ...]] = []
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        out = func(*args, **(kwargs or {}))
-        for t in out if isinstance(out, (tuple, list)) else [out]:
-            if isinstance(t, torch.Tensor):
-                self.shapes.append(tuple(t.shape))
-        return out
 
 
 def test_mask_by_hand():
@@ -84,16 +68,16 @@ def test_gradients_match_masked_sdpa():
         assert_close(a, b, 1e-5, f"grad {name}")
 
 
-def test_memory_is_banded():
+def test_memory_is_banded(shape_log):
     """The largest score tensor has T * (block + 2 window) entries, not T * T."""
     q = torch.randn(1, 1, 1000, 4)
     out = sliding_window_attention(q, q, q, 8, block_size=8)
     assert out.shape == (1, 1, 1000, 4)
-    with _ShapeLog() as log:
+    with shape_log() as log:
         sliding_window_attention(q, q, q, 8, block_size=8)
     largest = max(math.prod(s) for s in log.shapes)
     assert largest <= 1000 * (8 + 16) + 8 * 24, f"largest intermediate {largest} elements; T * T = {1000 * 1000}"
-    with _ShapeLog() as log:  # the check can fail: the full band-masked attention trips it
+    with shape_log() as log:  # the check can fail: the full band-masked attention trips it
         AF.scaled_dot_product_attention(q, q, q, attn_mask=sliding_window_mask(1000, 8))
     assert max(math.prod(s) for s in log.shapes) >= 1000 * 1000
 

@@ -226,3 +226,18 @@ def test_multiscale_coarse_scales_are_smooth_and_bad_input_raises():
         MultiScaleAttention(4, scales=(1.0, 2.0))
     with pytest.raises(ValueError, match=r"exactly 4 dimensions"):
         module(torch.zeros(4, 16, 16))
+
+
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda: BAM(0), r"channels and reduction must be positive; got channels=0, reduction=16"),
+        (lambda: BAM(32, dilation=0), r"dilation must be positive; got dilation=0"),
+        (lambda: BAM(24), r"the branches have C / r channels; got channels=24, reduction=16 \(try reduction=12\)"),
+        (lambda: CBAM(20, reduction=0), r"channels and reduction must be positive; got channels=20, reduction=0"),
+        (lambda: CBAM(20), r"the hidden layer has C / r units; got channels=20, reduction=16 \(try reduction=10\)"),
+    ],
+)
+def test_reduction_modules_name_the_bad_size_and_suggest_a_divisor(make, message):
+    with pytest.raises(ValueError, match=message):
+        make()

@@ -25,7 +25,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from attnlib._checks import check_feature_map
+from attnlib._checks import check_feature_map, check_reduction
 from attnlib.record import emit
 
 __all__ = ["BAM"]
@@ -54,16 +54,9 @@ class BAM(nn.Module):
 
     def __init__(self, channels: int, reduction: int = 16, dilation: int = 4) -> None:
         super().__init__()
-        if min(channels, reduction, dilation) < 1:
-            raise ValueError(
-                f"channels, reduction and dilation must be positive; got channels={channels}, "
-                f"reduction={reduction}, dilation={dilation}"
-            )
-        if channels % reduction:
-            raise ValueError(
-                f"channels must be divisible by reduction so the branches have C / r channels; "
-                f"got channels={channels}, reduction={reduction}"
-            )
+        if dilation < 1:
+            raise ValueError(f"dilation must be positive; got dilation={dilation}")
+        check_reduction(channels, reduction, "the branches have C / r channels")
         self.channels = channels
         self.reduction = reduction
         self.dilation = dilation

@@ -23,7 +23,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from attnlib._checks import check_feature_map
+from attnlib._checks import check_feature_map, check_reduction
 from attnlib.record import emit
 
 __all__ = ["ChannelGate", "SpatialGate", "CBAM"]
@@ -46,13 +46,7 @@ class ChannelGate(nn.Module):
 
     def __init__(self, channels: int, reduction: int = 16) -> None:
         super().__init__()
-        if channels < 1 or reduction < 1:
-            raise ValueError(f"channels and reduction must be positive; got channels={channels}, reduction={reduction}")
-        if channels % reduction:
-            raise ValueError(
-                f"channels must be divisible by reduction so the hidden layer has C / r units; "
-                f"got channels={channels}, reduction={reduction}"
-            )
+        check_reduction(channels, reduction, "the hidden layer has C / r units")
         self.channels = channels
         self.reduction = reduction
         self.mlp = nn.Sequential(

@@ -19,7 +19,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from attnlib._checks import check_feature_map
+from attnlib._checks import check_feature_map, check_reduction
 from attnlib.record import emit
 
 __all__ = ["SqueezeExcite"]
@@ -43,13 +43,7 @@ class SqueezeExcite(nn.Module):
 
     def __init__(self, channels: int, reduction: int = 16) -> None:
         super().__init__()
-        if channels < 1 or reduction < 1:
-            raise ValueError(f"channels and reduction must be positive; got channels={channels}, reduction={reduction}")
-        if channels % reduction:
-            raise ValueError(
-                f"channels must be divisible by reduction so the bottleneck has C / r units; "
-                f"got channels={channels}, reduction={reduction} (try reduction={_divisor_below(channels, reduction)})"
-            )
+        check_reduction(channels, reduction, "the bottleneck has C / r units")
         self.channels = channels
         self.reduction = reduction
         hidden = channels // reduction
@@ -90,9 +84,4 @@ class SqueezeExcite(nn.Module):
 
     def extra_repr(self) -> str:
         return f"channels={self.channels}, reduction={self.reduction}"
-
-
-def _divisor_below(channels: int, reduction: int) -> int:
-    """The largest divisor of ``channels`` that is at most ``reduction`` (for error messages)."""
-    return max(d for d in range(1, min(channels, reduction) + 1) if channels % d == 0)
 
