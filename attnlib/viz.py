@@ -16,7 +16,7 @@ from matplotlib.figure import Figure
 
 from ._checks import shape_str
 
-__all__ = ["to_numpy", "heatmap", "heatmaps", "alignment", "overlay", "bleu_by_length"]
+__all__ = ["to_numpy", "heatmap", "heatmaps", "alignment", "overlay", "plot_bleu_by_length"]
 
 ArrayLike = Union[torch.Tensor, np.ndarray, Sequence]
 
@@ -220,7 +220,7 @@ def overlay(
     return ax
 
 
-def bleu_by_length(
+def plot_bleu_by_length(
     reports: dict[str, dict],
     *,
     ax: Optional[Axes] = None,

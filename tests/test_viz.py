@@ -64,8 +64,8 @@ def _report(*bleus):
     return {"by_length": [{"bucket": b, "sentences": n, "bleu": x} for (b, n), x in zip(buckets, bleus)]}
 
 
-def test_bleu_by_length_draws_one_line_per_model_over_the_buckets():
-    ax = viz.bleu_by_length({"RNNencdec": _report(7.0, 6.0, 4.0), "RNNsearch": _report(12.0, 13.0, 11.0)},
+def test_plot_bleu_by_length_draws_one_line_per_model_over_the_buckets():
+    ax = viz.plot_bleu_by_length({"RNNencdec": _report(7.0, 6.0, 4.0), "RNNsearch": _report(12.0, 13.0, 11.0)},
                             title="quick run")
     assert [line.get_label() for line in ax.get_lines()] == ["RNNencdec", "RNNsearch"]
     assert list(ax.get_lines()[1].get_ydata()) == [12.0, 13.0, 11.0]
@@ -73,9 +73,9 @@ def test_bleu_by_length_draws_one_line_per_model_over_the_buckets():
     assert ax.get_title() == "quick run"
 
 
-def test_bleu_by_length_rejects_reports_with_different_buckets():
+def test_plot_bleu_by_length_rejects_reports_with_different_buckets():
     other = {"by_length": [{"bucket": "1-5", "sentences": 10, "bleu": 1.0}]}
     with pytest.raises(ValueError, match="expected the same buckets"):
-        viz.bleu_by_length({"a": _report(1.0, 2.0, 3.0), "b": other})
+        viz.plot_bleu_by_length({"a": _report(1.0, 2.0, 3.0), "b": other})
     with pytest.raises(ValueError, match="reports is empty"):
-        viz.bleu_by_length({})
+        viz.plot_bleu_by_length({})
