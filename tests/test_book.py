@@ -74,7 +74,7 @@ def test_template_setup_cell_is_current():
 def test_setup_cell_installs_from_the_configured_repository():
     config = yaml.safe_load((ROOT / "_config.yml").read_text())
     url, branch = config["repository"]["url"], config["repository"]["branch"]
-    assert f'"attnlib @ git+{url}@{branch}"' in bootstrap.cell_source()
+    assert f'"attnlib[{bootstrap.EXTRA}] @ git+{url}@{branch}"' in bootstrap.cell_source()
     for chapter in CHAPTERS:
         link = bootstrap.colab_url(chapter)
         assert link.startswith("https://colab.research.google.com/github/") and link.endswith(".ipynb")

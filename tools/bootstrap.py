@@ -34,10 +34,15 @@ def repository() -> tuple[str, str]:
     return repo["url"].rstrip("/"), repo.get("branch", "main")
 
 
+# The extra that holds every package a chapter imports beyond attnlib's core dependencies
+# (sacrebleu for the chapters that compute BLEU): pyproject.toml's [project.optional-dependencies].
+EXTRA = "course"
+
+
 def install_spec() -> str:
-    """The pip requirement that installs attnlib from the repository."""
+    """The pip requirement that installs attnlib, with the course's extra, from the repository."""
     url, branch = repository()
-    return f"attnlib @ git+{url}@{branch}"
+    return f"attnlib[{EXTRA}] @ git+{url}@{branch}"
 
 
 def cell_source() -> str:
