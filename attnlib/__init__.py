@@ -3,11 +3,13 @@
 The companion library of the attention course.  The public API is re-exported here;
 each name lives in the module that documents it:
 
-* :mod:`attnlib.functional`: the mask convention, ``masked_softmax``, the scoring
-  functions and ``scaled_dot_product_attention`` (returns output *and* weights).
+* :mod:`attnlib.masks`: the mask convention and the toolkit that builds, checks, combines
+  and applies masks (``lengths_to_mask``, ``causal_mask``, ``combine_masks``, ``safe_softmax``).
+* :mod:`attnlib.functional`: ``masked_softmax``, the scoring functions and
+  ``scaled_dot_product_attention`` (returns output *and* weights).
 * :mod:`attnlib.scoring`: the scoring functions as modules with parameters.
-* :mod:`attnlib.attention`: ``AttentionPooling`` with any scoring module.
-* :mod:`attnlib.pooling`: Nadaraya-Watson kernel regression.
+* :mod:`attnlib.attention_pooling`: ``AttentionPooling`` with any scoring module.
+* :mod:`attnlib.nadaraya_watson`: Nadaraya-Watson kernel regression.
 * :mod:`attnlib.saliency`: bottom-up saliency (Itti, Koch & Niebur).
 * :mod:`attnlib.record`: ``record_attention``, the one way to get maps out of any model.
 * :mod:`attnlib.data`: data directory, downloads, MNIST, Fashion-MNIST, generated scenes.
@@ -25,20 +27,19 @@ each name lives in the module that documents it:
 """
 from __future__ import annotations
 
-from . import data, functional
-from .attention import AttentionPooling
+from . import data, functional, masks
+from .attention_pooling import AttentionPooling
 from .functional import (
     additive_score,
     bilinear_score,
-    causal_mask,
     concat_score,
     dot_score,
-    lengths_to_mask,
     masked_softmax,
     scaled_dot_product_attention,
     scaled_dot_score,
 )
-from .pooling import NadarayaWatson, leave_one_out_mask, nadaraya_watson
+from .masks import causal_mask, combine_masks, lengths_to_mask, safe_softmax
+from .nadaraya_watson import NadarayaWatson, leave_one_out_mask, nadaraya_watson
 from .record import AttentionRecorder, emit, is_recording, record_attention
 from .scoring import AdditiveScore, BilinearScore, ConcatScore, DotScore, ScaledDotScore
 from .train import History, accuracy, default_device, fit, minibatches, seed_everything, train_classifier
@@ -48,6 +49,9 @@ __version__ = "0.1.0"
 __all__ = [
     "data",
     "functional",
+    "masks",
+    "combine_masks",
+    "safe_softmax",
     "AttentionPooling",
     "additive_score",
     "bilinear_score",

@@ -17,26 +17,15 @@ weights        ``(..., L, S)``   softmax of the scores over the last axis (keys)
 output         ``(..., L, Ev)``  ``weights @ v``: one weighted average per query
 =============  ================  ==============================================
 
-The mask convention (one for the whole library)
------------------------------------------------
-A mask broadcasts to the scores' shape ``(..., L, S)`` and comes in one of two kinds,
-exactly as in :func:`torch.nn.functional.scaled_dot_product_attention`:
-
-* **boolean**: ``True`` means *this query may attend to this key*; ``False`` blocks it.
-* **float** (same dtype as the scores): *added* to the scores before the softmax, so
-  ``0.0`` leaves a pair alone and ``float("-inf")`` blocks it.
-
-A row whose keys are all blocked gets all-zero weights (and so a zero output), never NaN.
-Blocked scores are set to ``-inf``, never to a large negative constant such as ``-1e9``,
-which overflows to ``-inf`` in float16 anyway.  Where a PyTorch API uses the opposite
-convention (``key_padding_mask`` of :class:`torch.nn.MultiheadAttention`, where ``True``
-means *padding*), attnlib translates at that boundary and says so in the docstring.
-
-Helpers :func:`lengths_to_mask` and :func:`causal_mask` build the two common masks.
+Masks
+-----
+One convention for the whole library, documented in :mod:`attnlib.masks`: a boolean mask
+is ``True`` where a query may attend; a float mask is added to the scores; a row whose keys
+are all blocked gets zero weights (and a zero output), never NaN.  :func:`lengths_to_mask`
+and :func:`causal_mask` are re-exported here from there.
 """
 from __future__ import annotations
 
-import math
 from typing import Optional
 
 import torch
@@ -46,7 +35,6 @@ from torch import Tensor
 from ._checks import (
     check_dim_equal,
     check_floating,
-    check_mask,
     check_min_rank,
     check_qkv,
     check_rank,
@@ -55,10 +43,18 @@ from ._checks import (
     check_weight,
     shape_str,
 )
+from .masks import (
+    apply_mask,
+    blocked_rows,
+    causal_mask,
+    check_mask,
+    lengths_to_mask as lengths_to_mask,  # documented in attnlib.masks, importable from here too
+    resolve_scale,
+    safe_softmax,
+    work_dtype,
+)
 
 __all__ = [
-    "lengths_to_mask",
-    "causal_mask",
     "masked_softmax",
     "dot_score",
     "scaled_dot_score",
@@ -68,49 +64,6 @@ __all__ = [
     "scaled_dot_product_attention",
 ]
 
-_LOW_PRECISION = (torch.float16, torch.bfloat16)
-
-
-# ----------------------------------------------------------------------------- masks
-def lengths_to_mask(lengths: Tensor, max_len: Optional[int] = None) -> Tensor:
-    """Boolean padding mask from sequence lengths.
-
-    Args:
-        lengths: ``(B,)`` integer tensor, the number of valid (non-padding) positions.
-        max_len: ``T``, the padded length; defaults to ``lengths.max()``.
-
-    Returns:
-        ``(B, T)`` bool, ``True`` at valid positions.  To mask keys in scores of shape
-        ``(B, L, S)``, index it as ``mask[:, None, :]``; for ``(B, H, L, S)`` use
-        ``mask[:, None, None, :]`` (the padding mask goes on the *key* axis).
-
-    Raises:
-        ValueError: ``lengths`` is not 1-D integer, is negative, or exceeds ``max_len``.
-    """
-    check_rank(lengths, "lengths", 1, "(B,)")
-    if torch.is_floating_point(lengths) or lengths.dtype == torch.bool:
-        raise ValueError(f"lengths must be an integer tensor; got dtype {lengths.dtype}")
-    longest = int(lengths.max()) if lengths.numel() else 0
-    if max_len is None:
-        max_len = longest
-    if lengths.numel() and (int(lengths.min()) < 0 or longest > max_len):
-        raise ValueError(f"lengths must lie in [0, max_len={max_len}]; got {lengths.tolist()}")
-    positions = torch.arange(max_len, device=lengths.device)  # (T,)
-    return positions[None, :] < lengths[:, None]  # (B, T)
-
-
-def causal_mask(query_len: int, key_len: Optional[int] = None, *, device: Optional[torch.device] = None) -> Tensor:
-    """Boolean causal mask: query ``i`` may attend to keys ``0..i``.
-
-    Aligned at the top left, like ``is_causal=True`` of
-    :func:`torch.nn.functional.scaled_dot_product_attention` (when ``L != S`` query ``i``
-    still sees keys ``0..i``).
-
-    Returns:
-        ``(L, S)`` bool, lower-triangular ``True``.
-    """
-    key_len = query_len if key_len is None else key_len
-    return torch.ones(query_len, key_len, dtype=torch.bool, device=device).tril()  # (L, S)
 
 
 # ----------------------------------------------------------------------------- softmax
@@ -144,27 +97,13 @@ def masked_softmax(
     check_floating(scores, "scores")
     if not temperature > 0:
         raise ValueError(f"temperature must be > 0; got {temperature}")
-    work = scores.float() if scores.dtype in _LOW_PRECISION else scores
+    work = scores.to(work_dtype(scores.dtype))
     if temperature != 1.0:
         work = work / temperature
     if mask is not None:
         check_mask(mask, "mask", scores.shape, scores.dtype)
-        if mask.dtype == torch.bool:
-            work = work.masked_fill(~mask, float("-inf"))
-        else:
-            work = work + mask.to(work.dtype)
-    return _softmax_zero_blocked_rows(work, dim).to(scores.dtype)
-
-
-def _softmax_zero_blocked_rows(scores: Tensor, dim: int) -> Tensor:
-    """Softmax along ``dim`` where a row of only ``-inf`` gives zeros instead of NaN."""
-    blocked = torch.isneginf(scores).all(dim=dim, keepdim=True)  # rows with nothing to attend to
-    if not bool(blocked.any()):
-        return torch.softmax(scores, dim=dim)
-    # Replace such rows by zeros before the softmax (so no NaN appears, not even in the
-    # backward pass), then zero their weights.
-    weights = torch.softmax(scores.masked_fill(blocked, 0.0), dim=dim)
-    return weights.masked_fill(blocked, 0.0)
+        work = apply_mask(work, mask)
+    return safe_softmax(work, dim).to(scores.dtype)
 
 
 # ----------------------------------------------------------------------------- scores
@@ -209,9 +148,7 @@ def scaled_dot_score(q: Tensor, k: Tensor, scale: Optional[float] = None) -> Ten
     Returns:
         ``(..., L, S)`` scores.
     """
-    scores = dot_score(q, k)
-    scale = 1.0 / math.sqrt(q.shape[-1]) if scale is None else scale
-    return scores * scale
+    return dot_score(q, k) * resolve_scale(scale, q.shape[-1])
 
 
 def additive_score(q: Tensor, k: Tensor, w_q: Tensor, w_k: Tensor, v: Tensor) -> Tensor:
@@ -320,7 +257,8 @@ def scaled_dot_product_attention(
         is_causal: mask future keys (top-left aligned, see :func:`causal_mask`); cannot be
             combined with ``attn_mask``.
         scale: defaults to ``1 / sqrt(E)``.
-        need_weights: when False, call torch's fused kernel and return ``None`` weights.
+        need_weights: when False, call torch's fused kernel and return ``None`` weights
+            (a query with no key to attend to still gets a zero output).
 
     Returns:
         ``(output, weights)``: output ``(..., L, Ev)`` in ``q``'s dtype and weights
@@ -345,22 +283,23 @@ def scaled_dot_product_attention(
         check_mask(attn_mask, "attn_mask", scores_shape, q.dtype)
 
     if not need_weights:
+        # torch's fused kernels return NaN (or, in some versions, a mean of the values) for a
+        # query that sees no key: unblock such rows for the kernel, then zero their output.
+        blocked = blocked_rows(attn_mask) if attn_mask is not None else None  # (..., L, 1)
+        if blocked is not None and bool(blocked.any()):
+            attn_mask = attn_mask | blocked if attn_mask.dtype == torch.bool else attn_mask.masked_fill(blocked, 0.0)
+        else:
+            blocked = None
         out = F.scaled_dot_product_attention(
             q, k, v, attn_mask=attn_mask, dropout_p=dropout_p, is_causal=is_causal, scale=scale
-        )
-        return out, None
+        )  # (..., L, Ev)
+        return (out.masked_fill(blocked, 0.0) if blocked is not None else out), None
 
-    scale = 1.0 / math.sqrt(q.shape[-1]) if scale is None else scale
-    work_dtype = torch.float32 if q.dtype in _LOW_PRECISION else q.dtype
-    scores = (q.to(work_dtype) @ k.to(work_dtype).transpose(-2, -1)) * scale  # (..., L, S)
+    work = work_dtype(q.dtype)
+    scores = (q.to(work) @ k.to(work).transpose(-2, -1)) * resolve_scale(scale, q.shape[-1])  # (..., L, S)
     if is_causal:
         attn_mask = causal_mask(L, S, device=q.device)  # (L, S)
-    if attn_mask is not None:
-        if attn_mask.dtype == torch.bool:
-            scores = scores.masked_fill(~attn_mask, float("-inf"))
-        else:
-            scores = scores + attn_mask.to(work_dtype)
-    weights = _softmax_zero_blocked_rows(scores, dim=-1)  # (..., L, S)
+    weights = safe_softmax(apply_mask(scores, attn_mask), dim=-1)  # (..., L, S)
     dropped = F.dropout(weights, p=dropout_p) if dropout_p > 0 else weights
-    out = dropped @ v.to(work_dtype)  # (..., L, Ev)
+    out = dropped @ v.to(work)  # (..., L, Ev)
     return out.to(q.dtype), weights.to(q.dtype)

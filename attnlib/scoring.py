@@ -1,7 +1,7 @@
 """Scoring functions as modules: how much should query ``q`` look at key ``k``?
 
 Each module maps queries ``(..., L, Eq)`` and keys ``(..., S, Ek)`` to scores
-``(..., L, S)``, so they are interchangeable inside :class:`attnlib.attention.AttentionPooling` or a
+``(..., L, S)``, so they are interchangeable inside :class:`attnlib.attention_pooling.AttentionPooling` or a
 sequence-to-sequence decoder.  The maths is in :mod:`attnlib.functional`; these classes only
 own the parameters.
 

@@ -254,5 +254,6 @@ def plot_bleu_by_length(
         ax.plot(range(len(buckets)), [row["bleu"] for row in report_rows], "o-", label=name)
     ax.set_xticks(range(len(buckets)), [f"{row['bucket']}\n({row['sentences']})" for row in first])
     ax.set(xlabel="source length in tokens (test sentences)", ylabel="BLEU", title=title or "")
+    ax.set_ylim(bottom=0)  # BLEU starts at 0: a truncated axis would exaggerate the gaps between models
     ax.legend()
     return ax

@@ -1,7 +1,7 @@
 """CNN versus ST-CNN on the four distorted-MNIST variants (Jaderberg et al., 2015, Table 1).
 
 Trains the plain CNN and the CNN with an affine spatial transformer at its input
-(:class:`attnlib.vision.stn.STCNN`) on each of the variants R, RTS, P and E
+(:class:`attnlib.vision.spatial_transformer.STCNN`) on each of the variants R, RTS, P and E
 (:mod:`attnlib.data.distortions`), measures the test error on the 10000 distorted test
 digits, and writes the table beside the paper's numbers with
 ``attnlib.results.save_result("stn_distorted_mnist", ...)``.
@@ -9,7 +9,7 @@ digits, and writes the table beside the paper's numbers with
 What follows the paper: the four variants and their output sizes, the comparison CNN vs
 ST-CNN (affine) with the same classifier, the budget (150 000 iterations of 256 examples,
 as we read the paper's appendix A.1).  What is ours: the layer sizes (see
-:class:`~attnlib.vision.stn.STCNNConfig`), the optimiser (Adam, learning rate 1e-3,
+:class:`~attnlib.vision.spatial_transformer.STCNNConfig`), the optimiser (Adam, learning rate 1e-3,
 divided by 10 after 2/3 and again after 5/6 of the iterations), the 42 -> 28 zoom of the
 transformer on RTS, and a training set distorted once (a fixed draw per example) rather
 than afresh at every visit.
@@ -35,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 import attnlib  # noqa: E402
 from attnlib.data.distortions import OUTPUT_SIZE, VARIANTS, load_distorted_mnist  # noqa: E402
 from attnlib.results import save_result  # noqa: E402
-from attnlib.vision.stn import STCNN, STCNNConfig  # noqa: E402
+from attnlib.vision.spatial_transformer import STCNN, STCNNConfig  # noqa: E402
 
 NAME = "stn_distorted_mnist"
 #: Table 1 of Jaderberg et al. (2015): test error in percent.

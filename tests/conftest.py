@@ -1,10 +1,17 @@
 """Shared test setup: a non-interactive matplotlib backend, closing figures after each test,
-a local HTTP server for the download code, and data folders pointed at temporary places."""
+a local HTTP server for the download code, and data folders pointed at temporary places.
+
+Two helpers that test files import (``from conftest import assert_close, stable_seed``):
+:func:`assert_close` compares tensors after checking shape and dtype, :func:`stable_seed`
+turns test parameters into a seed that is the same in every process.
+"""
 from __future__ import annotations
 
 import functools
 import http.server
 import threading
+import zlib
+from typing import Any
 
 import matplotlib
 
@@ -12,6 +19,29 @@ matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
 import pytest  # noqa: E402
+
+
+def assert_close(actual: Any, expected: Any, atol: float, what: str = "") -> None:
+    """``actual`` has ``expected``'s shape and dtype and lies within ``atol`` of it everywhere.
+
+    Shapes must be equal, not merely broadcastable: a (B, T, E) result compared with a
+    (B, 1, E) reference would otherwise pass unnoticed.
+    """
+    assert tuple(actual.shape) == tuple(expected.shape), (
+        f"{what}: shape {tuple(actual.shape)} != expected {tuple(expected.shape)}")
+    assert actual.dtype == expected.dtype, f"{what}: dtype {actual.dtype} != expected {expected.dtype}"
+    if actual.numel() == 0:
+        return
+    diff = (actual - expected).abs()
+    assert not diff.isnan().any() or bool((actual.isnan() == expected.isnan()).all()), f"{what}: NaN mismatch"
+    err = diff.nan_to_num(0.0).max().item()
+    assert err <= atol, f"{what} max |error| = {err:.3e} > {atol:.0e}"
+
+
+def stable_seed(*parts: object) -> int:
+    """A seed from test parameters that every process computes alike (``hash()`` of a string
+    changes from one Python process to the next)."""
+    return zlib.crc32(repr(parts).encode()) % 2**31
 
 
 @pytest.fixture(scope="module")

@@ -6,11 +6,7 @@ import torch
 import torch.nn.functional as F
 
 from attnlib.efficient.linear import elu_feature_map, linear_attention, linear_attention_weights
-
-
-def assert_close(actual, expected, atol, what=""):
-    err = (actual - expected).abs().max().item() if actual.numel() else 0.0
-    assert err <= atol, f"{what} max |error| = {err:.3e} > {atol:.0e}"
+from conftest import assert_close
 
 
 def _quadratic(q, k, v, causal, key_mask=None):

@@ -9,11 +9,7 @@ import torch.nn.functional as F
 
 import attnlib.functional as AF
 from attnlib.efficient.local import sliding_window_attention, sliding_window_mask
-
-
-def assert_close(actual, expected, atol, what=""):
-    err = (actual - expected).abs().max().item() if actual.numel() else 0.0
-    assert err <= atol, f"{what} max |error| = {err:.3e} > {atol:.0e}"
+from conftest import assert_close
 
 
 def test_mask_by_hand():

@@ -8,13 +8,9 @@ import torch
 import torch.nn.functional as F
 
 import attnlib.functional as AF
+from conftest import assert_close, stable_seed
 
 TOL = {torch.float32: 1e-6, torch.float64: 1e-12}
-
-
-def assert_close(actual, expected, atol, what=""):
-    err = (actual - expected).abs().max().item() if actual.numel() else 0.0
-    assert err <= atol, f"{what} max |error| = {err:.3e} > {atol:.0e}"
 
 
 # ----------------------------------------------------------------------------- SDPA parity
@@ -57,7 +53,7 @@ SHAPES = [
 @pytest.mark.parametrize("shape", SHAPES, ids=lambda s: f"batch{s[0]}-L{s[1]}-S{s[2]}-E{s[3]}-Ev{s[4]}")
 def test_sdpa_matches_torch(shape, mask_kind, dtype):
     batch, L, S, E, Ev = shape
-    gen = torch.Generator().manual_seed(hash((shape, mask_kind)) % 2**31)
+    gen = torch.Generator().manual_seed(stable_seed(shape, mask_kind))
     q = torch.randn(*batch, L, E, generator=gen, dtype=dtype)
     k = torch.randn(*batch, S, E, generator=gen, dtype=dtype)
     v = torch.randn(*batch, S, Ev, generator=gen, dtype=dtype)
@@ -114,9 +110,11 @@ def test_sdpa_head_layouts_agree():
     flat_out, flat_w = AF.scaled_dot_product_attention(q.flatten(0, 1), k.flatten(0, 1), v.flatten(0, 1))
     assert torch.allclose(out.flatten(0, 1), flat_out, atol=1e-7)
     assert torch.allclose(w.flatten(0, 1), flat_w, atol=1e-7)
-    # batch-first (B, L, H, E) tensors must be transposed to (B, H, L, E) first
-    out_bthe, _ = AF.scaled_dot_product_attention(q.transpose(1, 2).transpose(1, 2), k, v)
-    assert torch.equal(out_bthe, out)
+    # each head on its own, read out of (B, L, H, E) tensors (the layout before the transpose)
+    q_blhe, k_blhe, v_blhe = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)  # (B, L, H, E)
+    for h in range(4):
+        head_out, _ = AF.scaled_dot_product_attention(q_blhe[:, :, h], k_blhe[:, :, h], v_blhe[:, :, h])
+        assert_close(head_out, out[:, h], 1e-6, f"head {h}")
 
 
 def test_sdpa_need_weights_false_uses_torch_kernel():
@@ -148,6 +146,43 @@ def test_sdpa_fully_masked_row_gives_zeros_not_nan():
     keep = torch.ones(2, 4, dtype=torch.bool)
     keep[0, 1] = False
     assert_close(out[keep], ref[keep], 1e-6, "rows with something to attend to")
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16])
+@pytest.mark.parametrize("kind", ["bool", "additive"])
+def test_sdpa_fast_path_fully_blocked_row_gives_zeros(dtype, kind):
+    """need_weights=False hands the fused kernel a row with no key; the result is still zeros."""
+    gen = torch.Generator().manual_seed(31)
+    q, k, v = (torch.randn(2, 3, 4, 8, generator=gen).to(dtype) for _ in range(3))
+    allowed = torch.rand(2, 1, 4, 4, generator=gen) > 0.3
+    allowed[..., 0] = True
+    allowed[1, 0, 2] = False  # query 2 of batch 1 may attend to nothing, in every head
+    mask = allowed if kind == "bool" else torch.zeros(allowed.shape, dtype=dtype).masked_fill(~allowed, -math.inf)
+    fast, none = AF.scaled_dot_product_attention(q, k, v, attn_mask=mask, need_weights=False)
+    slow, _ = AF.scaled_dot_product_attention(q, k, v, attn_mask=mask, need_weights=True)
+    assert none is None and fast.dtype == dtype
+    assert torch.isfinite(fast).all()
+    assert torch.equal(fast[1, :, 2], torch.zeros_like(fast[1, :, 2]))
+    tol = 1e-6 if dtype == torch.float32 else 2e-2
+    assert_close(fast, slow, tol, f"fast vs reference path ({dtype}, {kind})")
+
+
+def test_sdpa_fast_path_guards_blocked_rows_whatever_the_kernel_returns(monkeypatch):
+    """Older torch kernels return NaN for a row with no key (torch 2.13 returns zeros): with a
+    kernel that does what the old ones did, attnlib's fast path must still give zeros."""
+    real_kernel = F.scaled_dot_product_attention
+
+    def old_kernel(q, k, v, attn_mask=None, **kwargs):
+        out = real_kernel(q, k, v, attn_mask=attn_mask, **kwargs)
+        allowed = attn_mask if attn_mask.dtype == torch.bool else ~torch.isneginf(attn_mask)
+        return out.masked_fill(~allowed.any(-1, keepdim=True), float("nan"))
+
+    monkeypatch.setattr(F, "scaled_dot_product_attention", old_kernel)
+    q, k, v = torch.randn(1, 3, 4), torch.randn(1, 5, 4), torch.randn(1, 5, 2)
+    mask = torch.ones(3, 5, dtype=torch.bool)
+    mask[1] = False
+    out, _ = AF.scaled_dot_product_attention(q, k, v, attn_mask=mask, need_weights=False)
+    assert torch.isfinite(out).all() and torch.equal(out[0, 1], torch.zeros(2))
 
 
 def test_sdpa_fully_masked_additive_row_gives_zeros():
@@ -245,25 +280,6 @@ def test_sdpa_mixed_dtypes_raise():
         AF.scaled_dot_product_attention(*(torch.ones(2, 3, 4, dtype=torch.long) for _ in range(3)))
     with pytest.raises(TypeError, match="torch.Tensor"):
         AF.scaled_dot_product_attention([[1.0]], torch.randn(1, 1), torch.randn(1, 1))
-
-
-# ----------------------------------------------------------------------------- masks
-def test_lengths_to_mask():
-    mask = AF.lengths_to_mask(torch.tensor([3, 0, 5]), 5)
-    expected = torch.tensor([[1, 1, 1, 0, 0], [0, 0, 0, 0, 0], [1, 1, 1, 1, 1]], dtype=torch.bool)
-    assert torch.equal(mask, expected)
-    assert AF.lengths_to_mask(torch.tensor([2, 4])).shape == (2, 4)
-    with pytest.raises(ValueError, match=r"exactly 1 dimensions \(B,\); got shape \(2, 2\)"):
-        AF.lengths_to_mask(torch.ones(2, 2, dtype=torch.long))
-    with pytest.raises(ValueError, match="integer"):
-        AF.lengths_to_mask(torch.tensor([1.0, 2.0]))
-    with pytest.raises(ValueError, match=r"\[0, max_len=3\]"):
-        AF.lengths_to_mask(torch.tensor([1, 4]), 3)
-
-
-def test_causal_mask():
-    assert torch.equal(AF.causal_mask(3), torch.tensor([[1, 0, 0], [1, 1, 0], [1, 1, 1]], dtype=torch.bool))
-    assert torch.equal(AF.causal_mask(2, 4), torch.tensor([[1, 0, 0, 0], [1, 1, 0, 0]], dtype=torch.bool))
 
 
 # ----------------------------------------------------------------------------- masked softmax
@@ -407,11 +423,11 @@ def test_scores_bad_input():
 
 
 def test_scaled_dot_score_keeps_unit_variance():
-    """The reason for 1/sqrt(E): unit-variance q and k give dot products of variance E."""
+    """The reason for 1/sqrt(E): unit-variance q and k give dot scores of variance E, and
+    scaled_dot_score brings them back to variance 1."""
     gen = torch.Generator().manual_seed(14)
     for E in (4, 64, 512):
-        q = torch.randn(4000, E, generator=gen)
-        k = torch.randn(4000, E, generator=gen)
-        raw = (q * k).sum(-1)
-        assert abs(raw.var().item() / E - 1) < 0.1
-        assert abs((raw / math.sqrt(E)).var().item() - 1) < 0.1
+        q = torch.randn(4000, 1, E, generator=gen)
+        k = torch.randn(4000, 1, E, generator=gen)
+        assert abs(AF.dot_score(q, k).var().item() / E - 1) < 0.1
+        assert abs(AF.scaled_dot_score(q, k).var().item() - 1) < 0.1

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 
 import attnlib
-from attnlib.hard.glimpse import (
+from attnlib.hard import (
     ActionNetwork,
     BaselineNetwork,
     CoreNetwork,

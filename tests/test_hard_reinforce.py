@@ -5,7 +5,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from attnlib.hard.glimpse import LocationNetwork
+from attnlib.hard.location_policy import LocationNetwork
 from attnlib.hard.reinforce import (
     expected_reward_gradient,
     hybrid_loss,

@@ -1,4 +1,4 @@
-"""attnlib.pooling: Nadaraya-Watson kernel regression."""
+"""attnlib.nadaraya_watson: Nadaraya-Watson kernel regression."""
 from __future__ import annotations
 
 import math
@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from attnlib import NadarayaWatson, leave_one_out_mask, nadaraya_watson
-from attnlib.pooling import boxcar_log_kernel, epanechnikov_log_kernel, gaussian_log_kernel
+from attnlib.nadaraya_watson import boxcar_log_kernel, epanechnikov_log_kernel, gaussian_log_kernel
 
 
 def reference(xq, xt, yt, h, kernel):

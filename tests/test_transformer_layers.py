@@ -8,13 +8,9 @@ from torch import nn
 from attnlib.functional import lengths_to_mask
 from attnlib.record import record_attention
 from attnlib.transformer.layers import KVCache, TransformerDecoderLayer, TransformerEncoderLayer
+from conftest import assert_close
 
 D, H, FF = 16, 4, 32
-
-
-def assert_close(actual, expected, atol, what=""):
-    err = (actual - expected).abs().max().item()
-    assert err <= atol, f"{what} max |error| = {err:.3e} > {atol:.0e}"
 
 
 def _copy_from_torch(ours: nn.Module, theirs: nn.Module) -> None:

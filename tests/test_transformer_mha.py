@@ -10,13 +10,9 @@ from torch import nn
 from attnlib.functional import causal_mask, lengths_to_mask
 from attnlib.record import record_attention
 from attnlib.transformer.mha import MultiHeadAttention
+from conftest import assert_close
 
 TOL = 1e-5
-
-
-def assert_close(actual, expected, atol, what=""):
-    err = (actual - expected).abs().max().item()
-    assert err <= atol, f"{what} max |error| = {err:.3e} > {atol:.0e}"
 
 
 def _inputs(mode: str, B: int, T: int, S: int, E: int, kdim: int, vdim: int, gen: torch.Generator):

@@ -8,9 +8,9 @@ import torch
 import torch.nn.functional as F
 
 from attnlib import record_attention
-from attnlib.vision.eca import EfficientChannelAttention, eca_kernel_size
-from attnlib.vision.se import SqueezeExcite
-from attnlib.vision.sk import SelectiveKernel
+from attnlib.vision.efficient_channel_attention import EfficientChannelAttention, eca_kernel_size
+from attnlib.vision.squeeze_excite import SqueezeExcite
+from attnlib.vision.selective_kernel import SelectiveKernel
 
 SHAPES = [(2, 32, 7, 7), (3, 48, 5, 9), (2, 16, 1, 1), (1, 64, 14, 3)]
 

@@ -1,4 +1,4 @@
-"""Tests for attnlib.vision.dcn (Dynamic Capacity Networks, Almahairi et al. 2016)."""
+"""Tests for attnlib.vision.dynamic_capacity (Dynamic Capacity Networks, Almahairi et al. 2016)."""
 from __future__ import annotations
 
 import pytest
@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from attnlib.record import record_attention
-from attnlib.vision.dcn import (
+from attnlib.vision.dynamic_capacity import (
     DCNConfig,
     DynamicCapacityNetwork,
     entropy_saliency,

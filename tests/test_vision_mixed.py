@@ -9,9 +9,9 @@ import torch.nn.functional as F
 from attnlib import record_attention
 from attnlib.vision.bam import BAM
 from attnlib.vision.cbam import CBAM, ChannelGate, SpatialGate
-from attnlib.vision.multiscale import MultiScaleAttention
+from attnlib.vision.multiscale_attention import MultiScaleAttention
 from attnlib.vision.non_local import NonLocalBlock
-from attnlib.vision.residual import ResidualAttention
+from attnlib.vision.residual_attention import ResidualAttention
 
 
 # Tiny tensors: one thread is as fast, and immune to other jobs on the cores.

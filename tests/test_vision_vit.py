@@ -1,11 +1,11 @@
-"""Tests for attnlib.vision.vit (Vision Transformer and attention rollout)."""
+"""Tests for attnlib.vision.vision_transformer (Vision Transformer and attention rollout)."""
 from __future__ import annotations
 
 import pytest
 import torch
 
 from attnlib.record import record_attention
-from attnlib.vision.vit import ViTConfig, VisionTransformer, attention_rollout, class_token_map
+from attnlib.vision.vision_transformer import ViTConfig, VisionTransformer, attention_rollout, class_token_map
 
 TINY = dict(dim=16, depth=2, heads=2)
 

@@ -43,17 +43,15 @@ attention weights, so it has nothing to hand to :func:`attnlib.record.emit`: use
 """
 from __future__ import annotations
 
-import math
 from typing import Optional, Union
 
 import torch
 from torch import Tensor
 
-from .._checks import check_mask, check_qkv
+from .._checks import check_qkv
+from ..masks import apply_mask, check_mask, resolve_scale, work_dtype
 
 __all__ = ["chunked_attention"]
-
-_LOW_PRECISION = (torch.float16, torch.bfloat16)
 
 
 def _mask_block(mask: Tensor, i0: int, i1: int, j0: int, j1: int) -> Tensor:
@@ -61,6 +59,13 @@ def _mask_block(mask: Tensor, i0: int, i1: int, j0: int, j1: int) -> Tensor:
     rows = slice(None) if mask.shape[-2] == 1 else slice(i0, i1)
     cols = slice(None) if mask.shape[-1] == 1 else slice(j0, j1)
     return mask[..., rows, cols]  # (..., cq or 1, ck or 1)
+
+
+def _block_causal_mask(i0: int, i1: int, j0: int, j1: int, device: torch.device) -> Tensor:
+    """``(cq, ck)`` bool: query ``i`` (rows ``i0:i1``) may see key ``j`` (columns ``j0:j1``) when ``j <= i``."""
+    rows = torch.arange(i0, i1, device=device)[:, None]  # (cq, 1)
+    cols = torch.arange(j0, j1, device=device)[None, :]  # (1, ck)
+    return cols <= rows
 
 
 def chunked_attention(
@@ -126,8 +131,8 @@ def chunked_attention(
         check_mask(attn_mask, "attn_mask", (*batch, L, S), q.dtype)
         while attn_mask.dim() < 2:  # a (S,) mask broadcasts over the query axis
             attn_mask = attn_mask.unsqueeze(0)
-    scale = 1.0 / math.sqrt(q.shape[-1]) if scale is None else scale
-    work = torch.float32 if q.dtype in _LOW_PRECISION else q.dtype
+    scale = resolve_scale(scale, q.shape[-1])
+    work = work_dtype(q.dtype)
     Ev = v.shape[-1]
 
     outputs, lses = [], []
@@ -142,15 +147,11 @@ def chunked_attention(
             j1 = min(j0 + key_chunk_size, last_key)
             s = q_blk @ k[..., j0:j1, :].to(work).transpose(-2, -1)  # (..., cq, ck)
             if is_causal and j1 - 1 > i0:  # block crosses the diagonal
-                rows = torch.arange(i0, i1, device=q.device)[:, None]  # (cq, 1)
-                cols = torch.arange(j0, j1, device=q.device)[None, :]  # (1, ck)
-                s.masked_fill_(cols > rows, float("-inf"))  # (..., cq, ck)
+                # queries i0..i1-1 against keys j0..j1-1: a causal mask offset by i0 - j0
+                s = apply_mask(s, _block_causal_mask(i0, i1, j0, j1, q.device), inplace=True)  # (..., cq, ck)
             elif attn_mask is not None:
                 blk = _mask_block(attn_mask, i0, i1, j0, j1)  # (..., cq or 1, ck or 1)
-                if blk.dtype == torch.bool:
-                    s.masked_fill_(~blk, float("-inf"))  # (..., cq, ck)
-                else:
-                    s = s + blk.to(work)  # (..., cq, ck); may broadcast s up to the mask's batch shape
+                s = apply_mask(s, blk, inplace=True)  # (..., cq, ck); may broadcast up to the mask's batch shape
             # The running maximum only keeps exp() in range; it cancels in a / l, so no
             # gradient needs to flow through it.
             m_new = torch.maximum(m, s.detach().amax(dim=-1))  # (..., cq)

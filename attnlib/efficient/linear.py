@@ -33,15 +33,14 @@ from __future__ import annotations
 
 from typing import Callable, Optional
 
-import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .._checks import check_qkv, check_tensor, shape_str
+from .._checks import check_qkv, shape_str
+from ..masks import check_key_mask, work_dtype
 
 __all__ = ["elu_feature_map", "linear_attention", "linear_attention_weights"]
 
-_LOW_PRECISION = (torch.float16, torch.bfloat16)
 FeatureMap = Callable[[Tensor], Tensor]
 
 
@@ -50,24 +49,8 @@ def elu_feature_map(x: Tensor) -> Tensor:
     return F.elu(x) + 1.0
 
 
-def _check_key_mask(key_mask: Optional[Tensor], batch: tuple[int, ...], S: int) -> None:
-    if key_mask is None:
-        return
-    check_tensor(key_mask, "key_mask")
-    ok = key_mask.dtype == torch.bool
-    try:
-        ok = ok and tuple(torch.broadcast_shapes(key_mask.shape, (*batch, S))) == (*batch, S)
-    except RuntimeError:
-        ok = False
-    if not ok:
-        raise ValueError(
-            f"key_mask must be torch.bool broadcastable to {shape_str((*batch, S))} = (..., S keys); "
-            f"got dtype {key_mask.dtype}, shape {shape_str(key_mask.shape)}"
-        )
-
-
 def _features(q: Tensor, k: Tensor, key_mask: Optional[Tensor], feature_map: FeatureMap) -> tuple[Tensor, Tensor]:
-    work = torch.float32 if q.dtype in _LOW_PRECISION else q.dtype
+    work = work_dtype(q.dtype)
     phi_q = feature_map(q.to(work))  # (..., L, d)
     phi_k = feature_map(k.to(work))  # (..., S, d)
     if key_mask is not None:
@@ -101,7 +84,7 @@ def linear_attention_weights(
         ``(..., L, S)`` weights in float32 for float16/bfloat16 input, else ``q``'s dtype.
     """
     check_qkv(q, k, k)
-    _check_key_mask(key_mask, tuple(q.shape[:-2]), k.shape[-2])
+    check_key_mask(key_mask, tuple(q.shape[:-2]), k.shape[-2])
     phi_q, phi_k = _features(q, k, key_mask, feature_map)
     sim = phi_q @ phi_k.transpose(-2, -1)  # (..., L, S)
     if causal:
@@ -146,7 +129,7 @@ def linear_attention(
     """
     check_qkv(q, k, v)
     L, S = q.shape[-2], k.shape[-2]
-    _check_key_mask(key_mask, tuple(q.shape[:-2]), S)
+    check_key_mask(key_mask, tuple(q.shape[:-2]), S)
     if chunk_size < 1:
         raise ValueError(f"chunk_size must be >= 1; got {chunk_size}")
     phi_q, phi_k = _features(q, k, key_mask, feature_map)

@@ -24,20 +24,16 @@ linear in the sequence length for a fixed window.
 """
 from __future__ import annotations
 
-import math
 from typing import Optional, Union
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .._checks import check_qkv, check_tensor, shape_str
-from ..functional import _softmax_zero_blocked_rows
+from .._checks import check_qkv, shape_str
+from ..masks import check_key_mask, resolve_scale, safe_softmax, work_dtype
 
 __all__ = ["sliding_window_mask", "sliding_window_attention"]
-
-_LOW_PRECISION = (torch.float16, torch.bfloat16)
-
 
 def sliding_window_mask(T: int, window: int, causal: bool = False, *, device: Optional[torch.device] = None) -> Tensor:
     """The band mask of sliding-window attention.
@@ -113,20 +109,9 @@ def sliding_window_attention(
     if b < 1:
         raise ValueError(f"block_size must be >= 1; got {block_size}")
     batch = q.shape[:-2]
-    if key_mask is not None:
-        check_tensor(key_mask, "key_mask")
-        ok = key_mask.dtype == torch.bool
-        try:
-            ok = ok and tuple(torch.broadcast_shapes(key_mask.shape, (*batch, T))) == (*batch, T)
-        except RuntimeError:
-            ok = False
-        if not ok:
-            raise ValueError(
-                f"key_mask must be torch.bool broadcastable to {shape_str((*batch, T))} = (..., T keys); "
-                f"got dtype {key_mask.dtype}, shape {shape_str(key_mask.shape)}"
-            )
-    scale = 1.0 / math.sqrt(q.shape[-1]) if scale is None else scale
-    work = torch.float32 if q.dtype in _LOW_PRECISION else q.dtype
+    check_key_mask(key_mask, tuple(batch), T)
+    scale = resolve_scale(scale, q.shape[-1])
+    work = work_dtype(q.dtype)
     left, right = window, (0 if causal else window)  # keys a block needs before / after it
     n_blocks = -(-T // b)
     pad_q = n_blocks * b - T
@@ -151,7 +136,7 @@ def sliding_window_attention(
         km = F.pad(key_mask.expand(*batch, T), (left, pad_q + right), value=False)  # (..., n*b + left + right)
         allowed = allowed & km.unfold(-1, width, b).unsqueeze(-2)  # (..., n, b, width)
     scores = scores.masked_fill(~allowed, float("-inf"))  # (..., n, b, width)
-    weights = _softmax_zero_blocked_rows(scores, dim=-1)  # (..., n, b, width)
+    weights = safe_softmax(scores, dim=-1)  # (..., n, b, width)
     out = (weights @ v_slab).flatten(-3, -2)[..., :T, :].to(q.dtype)  # (..., T, Ev)
     if not need_weights:
         return out

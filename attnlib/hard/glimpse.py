@@ -1,7 +1,7 @@
-"""The parts of the Recurrent Attention Model: a retina-like sensor and five small networks.
+"""The RAM's "what": a retina-like glimpse sensor and the glimpse network around it.
 
 Mnih, Heess, Graves and Kavukcuoglu, *Recurrent Models of Visual Attention*, NeurIPS 2014
-(arXiv:1406.6247), section 4 ("Experiments", the design of each network):
+(arXiv:1406.6247), section 4.
 
 * **Glimpse sensor** ``rho(x, l)``: ``k`` square patches centred on the location ``l``;
   the first is ``p x p`` pixels, each next one ``scale_factor`` times wider, and every
@@ -10,13 +10,6 @@ Mnih, Heess, Graves and Kavukcuoglu, *Recurrent Models of Visual Attention*, Neu
 * **Glimpse network** (the "what" and the "where" combined):
   ``h_g = ReLU(W_g rho + b)``, ``h_l = ReLU(W_l l + b)``, ``g = ReLU(W_1 h_g + W_2 h_l + b)``
   with 128, 128 and 256 units in the paper.
-* **Core network**: ``h_t = ReLU(W_h h_{t-1} + W_x g_t + b)`` (256 rectifier units, the
-  paper's classification model) or an LSTM (the paper's choice for its game).
-* **Location network**: a Gaussian policy ``l ~ N(mu, sigma^2 I)`` with a *fixed* standard
-  deviation; ``mu = tanh(W h)`` (the paper uses a linear layer and fixed variance; the tanh
-  keeps the mean on the image).
-* **Baseline network**: ``b_t = w^T h + c``, trained by regression on the reward.
-* **Action network**: a linear softmax classifier, read after the last glimpse.
 
 Coordinates: a location is ``(x, y)`` in ``[-1, 1]^2`` with ``-1`` the left (top) edge and
 ``+1`` the right (bottom) edge of the image, exactly the normalised coordinates of
@@ -25,8 +18,6 @@ Coordinates: a location is ``(x, y)`` in ``[-1, 1]^2`` with ``-1`` the left (top
 """
 from __future__ import annotations
 
-from typing import Optional
-
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -34,16 +25,7 @@ from torch import Tensor, nn
 from attnlib._checks import check_floating, check_rank, shape_str
 from attnlib.record import emit
 
-__all__ = [
-    "GlimpseSensor",
-    "GlimpseNetwork",
-    "CoreNetwork",
-    "LocationNetwork",
-    "BaselineNetwork",
-    "ActionNetwork",
-]
-
-CoreState = tuple[Tensor, Optional[Tensor]]
+__all__ = ["GlimpseSensor", "GlimpseNetwork"]
 
 
 def _check_locations(images: Tensor, locations: Tensor) -> None:
@@ -167,128 +149,3 @@ class GlimpseNetwork(nn.Module):
         h_g = F.relu(self.what(glimpse))  # (B, what_size)
         h_l = F.relu(self.where(locations))  # (B, where_size)
         return F.relu(self.what_out(h_g) + self.where_out(h_l))  # (B, output_size)
-
-
-class CoreNetwork(nn.Module):
-    """The recurrent state that integrates the glimpses.
-
-    ``cell="rnn"``: ``h_t = ReLU(W_h h_{t-1} + W_x g_t + b)`` (the paper's classification
-    model); ``cell="lstm"``: :class:`torch.nn.LSTMCell`.  The state is a pair ``(h, c)``;
-    ``c`` is ``None`` for the plain RNN.
-
-    Args:
-        input_size: size of ``g`` (256 in the paper).
-        hidden_size: size of ``h`` (256 in the paper).
-        cell: ``"rnn"`` or ``"lstm"``.
-    """
-
-    def __init__(self, input_size: int = 256, hidden_size: int = 256, cell: str = "rnn") -> None:
-        super().__init__()
-        if cell not in ("rnn", "lstm"):
-            raise ValueError(f"cell must be 'rnn' or 'lstm'; got {cell!r}")
-        self.cell = cell
-        self.hidden_size = hidden_size
-        if cell == "rnn":
-            self.input_to_hidden = nn.Linear(input_size, hidden_size)
-            self.hidden_to_hidden = nn.Linear(hidden_size, hidden_size)
-        else:
-            self.lstm = nn.LSTMCell(input_size, hidden_size)
-
-    def initial_state(self, batch_size: int, device: Optional[torch.device] = None,
-                      dtype: Optional[torch.dtype] = None) -> CoreState:
-        """Zeros: ``h`` of shape ``(B, hidden_size)`` and, for the LSTM, ``c`` of the same shape."""
-        h = torch.zeros(batch_size, self.hidden_size, device=device, dtype=dtype)
-        return h, (torch.zeros_like(h) if self.cell == "lstm" else None)
-
-    def forward(self, g: Tensor, state: CoreState) -> CoreState:
-        """Args: g ``(B, input_size)``; state ``(h, c)`` with ``h`` ``(B, hidden_size)``.  Returns the new state."""
-        h, c = state
-        if self.cell == "rnn":
-            return F.relu(self.input_to_hidden(g) + self.hidden_to_hidden(h)), None  # (B, hidden_size)
-        h, c = self.lstm(g, (h, c))  # (B, hidden_size) each
-        return h, c
-
-
-class LocationNetwork(nn.Module):
-    """The Gaussian location policy ``pi(l | h) = N(l; tanh(W h + b), std^2 I)``.
-
-    The standard deviation is fixed, not learned (as in the paper).  The sample is drawn,
-    its log-probability is computed *before* clamping (the log-density of the action the
-    Gaussian produced), and then it is clamped to ``[-1, 1]`` (the sensor looks no further
-    than the edge) and **detached**: no gradient flows from the glimpse back into the
-    mean, so the policy learns only from the REINFORCE term.
-
-    Each call emits the location it returns, ``(B, 2)``, through :func:`attnlib.record.emit`.
-
-    Args:
-        hidden_size: size of the core state ``h``.
-        std: the policy's fixed standard deviation, in the normalised units where the image
-            is 2 wide.
-    """
-
-    def __init__(self, hidden_size: int = 256, std: float = 0.15) -> None:
-        super().__init__()
-        if std <= 0:
-            raise ValueError(f"std must be > 0; got {std}")
-        self.std = std
-        self.mean = nn.Linear(hidden_size, 2)
-
-    def forward(self, h: Tensor, sample: bool = True, given: Optional[Tensor] = None) -> tuple[Tensor, Tensor]:
-        """Choose the next location.
-
-        Args:
-            h: ``(B, hidden_size)``.
-            sample: draw from the policy; ``False`` returns the mean (a deterministic policy).
-            given: ``(B, 2)``: use these locations instead (e.g. random glimpses for a
-                comparison); their log-probability under the policy is returned.
-
-        Returns:
-            ``(location, log_prob)``: location ``(B, 2)`` in ``[-1, 1]``, detached;
-            log_prob ``(B,)``, ``log pi(l | h)`` summed over ``x`` and ``y``, differentiable
-            with respect to the mean.
-        """
-        check_rank(h, "h", 2, "(B, hidden_size)")
-        mu = torch.tanh(self.mean(h))  # (B, 2)
-        if given is not None:
-            if given.shape != mu.shape:
-                raise ValueError(f"given must have shape (B, 2) = {shape_str(mu.shape)}; got {shape_str(given.shape)}")
-            raw = given.to(mu.dtype).detach()  # (B, 2)
-        else:
-            raw = (mu + self.std * torch.randn_like(mu)).detach() if sample else mu.detach()  # (B, 2)
-        log_prob = torch.distributions.Normal(mu, self.std).log_prob(raw).sum(-1)  # (B,)
-        location = raw.clamp(-1.0, 1.0)  # (B, 2)
-        emit(self, location)
-        return location, log_prob
-
-
-class BaselineNetwork(nn.Module):
-    """``b = w^T h + c``: the expected reward, a variance-reducing baseline for REINFORCE.
-
-    Args:
-        hidden_size: size of the core state ``h``.
-    """
-
-    def __init__(self, hidden_size: int = 256) -> None:
-        super().__init__()
-        self.linear = nn.Linear(hidden_size, 1)
-
-    def forward(self, h: Tensor) -> Tensor:
-        """Args: h ``(B, hidden_size)``.  Returns: ``(B,)``."""
-        return self.linear(h)[:, 0]  # (B,)
-
-
-class ActionNetwork(nn.Module):
-    """A linear softmax classifier on the core state.
-
-    Args:
-        hidden_size: size of the core state ``h``.
-        num_classes: number of classes ``K``.
-    """
-
-    def __init__(self, hidden_size: int = 256, num_classes: int = 10) -> None:
-        super().__init__()
-        self.linear = nn.Linear(hidden_size, num_classes)
-
-    def forward(self, h: Tensor) -> Tensor:
-        """Args: h ``(B, hidden_size)``.  Returns: log-probabilities ``(B, K)``."""
-        return F.log_softmax(self.linear(h), dim=-1)  # (B, K)

@@ -36,14 +36,10 @@ import torch
 from torch import Tensor, nn
 
 from attnlib._checks import check_floating, check_rank, shape_str
-from attnlib.hard.glimpse import (
-    ActionNetwork,
-    BaselineNetwork,
-    CoreNetwork,
-    GlimpseNetwork,
-    GlimpseSensor,
-    LocationNetwork,
-)
+from attnlib.hard.core_network import CoreNetwork
+from attnlib.hard.glimpse import GlimpseNetwork, GlimpseSensor
+from attnlib.hard.heads import ActionNetwork, BaselineNetwork
+from attnlib.hard.location_policy import LocationNetwork
 
 __all__ = ["RAMConfig", "RAMOutput", "RecurrentAttentionModel"]
 

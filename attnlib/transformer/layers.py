@@ -26,6 +26,7 @@ from typing import Any, Optional
 import torch
 from torch import Tensor, nn
 
+from ..masks import causal_mask, combine_masks
 from .mha import MultiHeadAttention
 from .positional import RotaryEmbedding
 
@@ -163,14 +164,11 @@ class TransformerDecoderLayer(nn.Module):
         if cache is not None:
             k, v = cache.append(k, v)  # (B, H, T_seen, d): every token so far
         T, S = q.shape[2], k.shape[2]
-        mask = self_mask[:, None] if self_mask is not None and self_mask.dim() == 3 else self_mask
-        if causal and T > 1:  # one new token may see every cached one: no mask needed
-            query_pos = torch.arange(offset, offset + T, device=x.device)  # (T,)
-            allowed = torch.arange(S, device=x.device)[None, :] <= query_pos[:, None]  # (T, S)
-            if mask is None or mask.dtype == torch.bool:
-                mask = allowed if mask is None else mask & allowed
-            else:
-                mask = mask.masked_fill(~allowed, float("-inf"))
+        mask = combine_masks({
+            "self_mask": self_mask[:, None] if self_mask is not None and self_mask.dim() == 3 else self_mask,
+            # one new token may see every cached one: no causal mask needed
+            "causal mask": causal_mask(T, S, offset=offset, device=x.device) if causal and T > 1 else None,  # (T, S)
+        }, dtype=x.dtype)
         return self.dropout1(mha.attend(q, k, v, mask=mask)[0])  # (B, T_new, D)
 
     def _ca(self, x: Tensor, memory: Tensor, memory_key_padding_mask: Optional[Tensor],

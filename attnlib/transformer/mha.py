@@ -31,14 +31,14 @@ otherwise computes the same numbers with the same weights (:meth:`MultiHeadAtten
 """
 from __future__ import annotations
 
-import math
 from typing import Optional
 
 import torch
 from torch import Tensor, nn
 
 from .._checks import check_floating, check_rank, check_same_dtype, shape_str
-from ..functional import causal_mask, scaled_dot_product_attention
+from ..functional import scaled_dot_product_attention
+from ..masks import causal_mask, combine_masks
 from ..record import emit, is_recording
 
 __all__ = ["MultiHeadAttention"]
@@ -127,24 +127,11 @@ class MultiHeadAttention(nn.Module):
         """
         B, H, T, d = q.shape
         dropout_p = self.dropout if self.training else 0.0
-        blocked = None
-        if mask is not None:
-            # rows with no key at all: unblock them for the kernel, zero them afterwards
-            allowed = mask if mask.dtype == torch.bool else ~torch.isneginf(mask)
-            blocked = ~allowed.any(dim=-1, keepdim=True)  # (..., T, 1)
-            if bool(blocked.any()):
-                mask = mask | blocked if mask.dtype == torch.bool else mask.masked_fill(blocked, 0.0)
-            else:
-                blocked = None
         recording = is_recording(self)
         out, weights = scaled_dot_product_attention(
             q, k, v, attn_mask=mask, dropout_p=dropout_p, is_causal=is_causal,
             need_weights=need_weights or recording,
-        )  # (B, H, T, d), (B, H, T, S) or None
-        if blocked is not None:
-            out = out.masked_fill(blocked, 0.0)  # (B, H, T, d)
-            if weights is not None:
-                weights = weights.masked_fill(blocked, 0.0)  # (B, H, T, S)
+        )  # (B, H, T, d), (B, H, T, S) or None; rows that see no key are zero on both paths
         if weights is not None and recording:
             emit(self, weights)
         out = out.transpose(1, 2).reshape(B, T, H * d)  # (B, T, E): heads concatenated
@@ -208,43 +195,24 @@ class MultiHeadAttention(nn.Module):
         """One mask broadcastable to ``(B, H, T, S)``, or None when there is nothing to mask
         but causality (then the kernel's own ``is_causal`` is used)."""
         H = self.num_heads
-        masks = []
-        if key_padding_mask is not None:
-            if tuple(key_padding_mask.shape) != (B, S):
-                raise ValueError(
-                    f"key_padding_mask must have shape (B, S) = {shape_str((B, S))} (True = a real key); "
-                    f"got {shape_str(key_padding_mask.shape)}"
-                )
-            masks.append(key_padding_mask[:, None, None, :])  # (B, 1, 1, S)
-        if attn_mask is not None:
-            allowed = {2: (T, S), 3: (B, T, S), 4: (B, H, T, S)}
-            if tuple(attn_mask.shape) != allowed.get(attn_mask.dim()):
-                raise ValueError(
-                    f"attn_mask must have shape (T, S) = {shape_str((T, S))}, (B, T, S) = {shape_str((B, T, S))} "
-                    f"or (B, H, T, S) = {shape_str((B, H, T, S))}; got {shape_str(attn_mask.shape)}"
-                )
-            masks.append(attn_mask[:, None] if attn_mask.dim() == 3 else attn_mask)  # broadcasts to (B, H, T, S)
-        for m, name in zip(masks, [n for n, x in (("key_padding_mask", key_padding_mask),
-                                                     ("attn_mask", attn_mask)) if x is not None]):
-            if m.dtype != torch.bool and m.dtype != query.dtype:
-                raise ValueError(
-                    f"{name} must be torch.bool (True = may attend) or a float tensor of query's dtype "
-                    f"{query.dtype} (added to the scores); got dtype {m.dtype}"
-                )
-        if not masks:
-            return None
-        if is_causal:
-            masks.append(causal_mask(T, S, device=query.device))  # (T, S)
-        if all(m.dtype == torch.bool for m in masks):
-            combined = masks[0]
-            for m in masks[1:]:
-                combined = combined & m  # (B, H, T, S) after broadcasting
-            return combined
-        combined = torch.zeros((), dtype=query.dtype, device=query.device)
-        for m in masks:
-            additive = m if m.dtype != torch.bool else torch.zeros_like(m, dtype=query.dtype).masked_fill(~m, -math.inf)
-            combined = combined + additive  # (B, H, T, S) after broadcasting
-        return combined
+        if key_padding_mask is not None and tuple(key_padding_mask.shape) != (B, S):
+            raise ValueError(
+                f"key_padding_mask must have shape (B, S) = {shape_str((B, S))} (True = a real key); "
+                f"got {shape_str(key_padding_mask.shape)}"
+            )
+        allowed = {2: (T, S), 3: (B, T, S), 4: (B, H, T, S)}
+        if attn_mask is not None and tuple(attn_mask.shape) != allowed.get(attn_mask.dim()):
+            raise ValueError(
+                f"attn_mask must have shape (T, S) = {shape_str((T, S))}, (B, T, S) = {shape_str((B, T, S))} "
+                f"or (B, H, T, S) = {shape_str((B, H, T, S))}; got {shape_str(attn_mask.shape)}"
+            )
+        if key_padding_mask is None and attn_mask is None:
+            return None  # causality alone goes to the kernel as is_causal
+        return combine_masks({
+            "key_padding_mask": None if key_padding_mask is None else key_padding_mask[:, None, None, :],  # (B,1,1,S)
+            "attn_mask": attn_mask[:, None] if attn_mask is not None and attn_mask.dim() == 3 else attn_mask,
+            "causal mask": causal_mask(T, S, device=query.device) if is_causal else None,  # (T, S)
+        }, dtype=query.dtype)  # broadcasts to (B, H, T, S)
 
     # ------------------------------------------------------------------ torch interop
     @torch.no_grad()

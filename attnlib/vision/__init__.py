@@ -11,23 +11,23 @@ from __future__ import annotations
 from .backbone import SmallCNN, SmallCNNConfig
 from .bam import BAM
 from .cbam import CBAM, ChannelGate, SpatialGate
-from .dcn import DCNConfig, DCNOutput, DynamicCapacityNetwork, entropy_saliency, extract_patches, select_top_k
-from .eca import EfficientChannelAttention, eca_kernel_size
+from .dynamic_capacity import DCNConfig, DCNOutput, DynamicCapacityNetwork, entropy_saliency, extract_patches, select_top_k
+from .efficient_channel_attention import ECA, EfficientChannelAttention, eca_kernel_size
 from .factory import ATTENTION_MODULES, make_attention
-from .multiscale import MultiScaleAttention
+from .multiscale_attention import MultiScaleAttention
 from .non_local import NONLOCAL_MODES, NonLocalBlock
-from .residual import PreActBottleneck, ResidualAttention
-from .se import SqueezeExcite
-from .sk import SelectiveKernel
-from .stn import STCNN, STCNNConfig, SpatialTransformer, affine_transform, output_box
-from .vit import PatchEmbedding, ViTAttention, ViTBlock, ViTConfig, VisionTransformer, attention_rollout, class_token_map
+from .residual_attention import PreActBottleneck, ResidualAttention
+from .squeeze_excite import SE, SqueezeExcite
+from .selective_kernel import SK, SelectiveKernel
+from .spatial_transformer import STCNN, STCNNConfig, SpatialTransformer, affine_transform, output_box
+from .vision_transformer import PatchEmbedding, ViTAttention, ViTBlock, ViT, ViTConfig, VisionTransformer, attention_rollout, class_token_map
 
 __all__ = [
     "SmallCNN", "SmallCNNConfig", "BAM", "CBAM", "ChannelGate", "SpatialGate",
     "DCNConfig", "DCNOutput", "DynamicCapacityNetwork", "entropy_saliency", "extract_patches", "select_top_k",
     "EfficientChannelAttention", "eca_kernel_size", "ATTENTION_MODULES", "make_attention",
     "MultiScaleAttention", "NONLOCAL_MODES", "NonLocalBlock", "PreActBottleneck", "ResidualAttention",
-    "SqueezeExcite", "SelectiveKernel", "STCNN", "STCNNConfig", "SpatialTransformer", "affine_transform",
+    "SqueezeExcite", "SE", "SK", "ECA", "ViT", "SelectiveKernel", "STCNN", "STCNNConfig", "SpatialTransformer", "affine_transform",
     "output_box", "PatchEmbedding", "ViTAttention", "ViTBlock", "ViTConfig", "VisionTransformer",
     "attention_rollout", "class_token_map",
 ]

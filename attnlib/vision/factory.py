@@ -15,12 +15,12 @@ from torch import nn
 
 from attnlib.vision.bam import BAM
 from attnlib.vision.cbam import CBAM
-from attnlib.vision.eca import EfficientChannelAttention
-from attnlib.vision.multiscale import MultiScaleAttention
+from attnlib.vision.efficient_channel_attention import EfficientChannelAttention
+from attnlib.vision.multiscale_attention import MultiScaleAttention
 from attnlib.vision.non_local import NonLocalBlock
-from attnlib.vision.residual import ResidualAttention
-from attnlib.vision.se import SqueezeExcite
-from attnlib.vision.sk import SelectiveKernel
+from attnlib.vision.residual_attention import ResidualAttention
+from attnlib.vision.squeeze_excite import SqueezeExcite
+from attnlib.vision.selective_kernel import SelectiveKernel
 
 __all__ = ["ATTENTION_MODULES", "make_attention"]
 

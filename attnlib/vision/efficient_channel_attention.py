@@ -30,7 +30,7 @@ from torch import Tensor, nn
 from attnlib._checks import check_feature_map
 from attnlib.record import emit
 
-__all__ = ["EfficientChannelAttention", "eca_kernel_size"]
+__all__ = ["EfficientChannelAttention", "ECA", "eca_kernel_size"]
 
 
 def eca_kernel_size(channels: int, gamma: float = 2.0, b: float = 1.0) -> int:
@@ -113,3 +113,6 @@ class EfficientChannelAttention(nn.Module):
     def extra_repr(self) -> str:
         return f"channels={self.channels}, kernel_size={self.kernel_size}"
 
+
+ECA = EfficientChannelAttention
+"""The paper's short name for :class:`EfficientChannelAttention` (Wang et al. 2020, ECA-Net)."""

@@ -22,7 +22,7 @@ from torch import Tensor, nn
 from attnlib._checks import check_feature_map, check_reduction
 from attnlib.record import emit
 
-__all__ = ["SqueezeExcite"]
+__all__ = ["SqueezeExcite", "SE"]
 
 
 class SqueezeExcite(nn.Module):
@@ -85,3 +85,6 @@ class SqueezeExcite(nn.Module):
     def extra_repr(self) -> str:
         return f"channels={self.channels}, reduction={self.reduction}"
 
+
+SE = SqueezeExcite
+"""The paper's short name for :class:`SqueezeExcite` (Hu et al. 2018, SENet)."""

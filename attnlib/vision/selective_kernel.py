@@ -27,7 +27,7 @@ from torch import Tensor, nn
 from attnlib._checks import check_feature_map
 from attnlib.record import emit
 
-__all__ = ["SelectiveKernel"]
+__all__ = ["SelectiveKernel", "SK"]
 
 
 class SelectiveKernel(nn.Module):
@@ -123,3 +123,7 @@ class SelectiveKernel(nn.Module):
 
     def extra_repr(self) -> str:
         return f"channels={self.channels}, branches={self.num_branches}, hidden={self.hidden}"
+
+
+SK = SelectiveKernel
+"""The paper's short name for :class:`SelectiveKernel` (Li et al. 2019, SKNet)."""

@@ -37,7 +37,7 @@ from attnlib._checks import check_rank, shape_str
 from attnlib.functional import scaled_dot_product_attention
 from attnlib.record import emit, is_recording
 
-__all__ = ["ViTConfig", "PatchEmbedding", "ViTAttention", "ViTBlock", "VisionTransformer",
+__all__ = ["ViTConfig", "PatchEmbedding", "ViTAttention", "ViTBlock", "VisionTransformer", "ViT",
            "attention_rollout", "class_token_map"]
 
 
@@ -217,3 +217,7 @@ def class_token_map(attention: Tensor, grid: tuple[int, int]) -> Tensor:
     row = attention[:, 0, 1:]  # (B, h*w)
     row = row / row.sum(dim=-1, keepdim=True).clamp_min(1e-12)
     return row.view(-1, h, w)  # (B, h, w)
+
+
+ViT = VisionTransformer
+"""The paper's short name for :class:`VisionTransformer` (Dosovitskiy et al. 2021)."""
