@@ -3,6 +3,7 @@
 
     python3 dev.py book      build the book into _build/html (warnings are errors)
     python3 dev.py test      attnlib's unit tests, then nbval over every chapter
+    python3 dev.py lint      ruff (lint and format check) over the Python files, mypy over attnlib
     python3 dev.py execute   re-run chapter notebooks top to bottom and store their outputs
     python3 dev.py check-pages   open every built page in headless Chromium (CI runs it)
 
@@ -85,6 +86,22 @@ def cmd_book(args: argparse.Namespace) -> None:
     print(f"book built in {time.perf_counter() - start:.1f} s: {ROOT / '_build' / 'html' / 'index.html'}")
 
 
+def cmd_lint(args: argparse.Namespace) -> None:
+    """ruff's lint and format check over every Python file, then mypy over the package.
+    ``--fix`` applies ruff's fixes and formatting instead of only checking."""
+    python = ensure_env()
+    ruff = python.parent / ("ruff.exe" if os.name == "nt" else "ruff")
+    start = time.perf_counter()
+    if args.fix:
+        run([ruff, "check", "--fix", "."])
+        run([ruff, "format", "."])
+    else:
+        run([ruff, "check", "."])
+        run([ruff, "format", "--check", "."])
+    run([python, "-m", "mypy"])  # files and settings: [tool.mypy] in pyproject.toml
+    print(f"lint and type check passed in {time.perf_counter() - start:.1f} s")
+
+
 def cmd_check_pages(args: argparse.Namespace) -> None:
     python = ensure_env()
     start = time.perf_counter()
@@ -165,6 +182,9 @@ def main() -> None:
     test.add_argument("pytest_args", nargs=argparse.REMAINDER, help="extra arguments for pytest")
     test.set_defaults(func=cmd_test)
     sub.add_parser("check-pages", help="open every built page in headless Chromium").set_defaults(func=cmd_check_pages)
+    lint = sub.add_parser("lint", help="ruff lint + format check, mypy over attnlib")
+    lint.add_argument("--fix", action="store_true", help="apply ruff's fixes and formatting")
+    lint.set_defaults(func=cmd_lint)
     execute = sub.add_parser("execute", help="re-execute chapter notebooks in place")
     execute.add_argument("notebooks", nargs="*", help="notebooks to run (default: every chapter)")
     execute.set_defaults(func=cmd_execute)

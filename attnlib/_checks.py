@@ -40,17 +40,23 @@ def check_rank(x: Tensor, name: str, rank: int, layout: str) -> None:
 
 
 def check_feature_map(x: Tensor, name: str, channels: int | None = None) -> None:
-    """``x`` is a 4-D feature map ``(B, C, H, W)``, with ``channels`` channels when given."""
+    """``x`` is a 4-D floating-point feature map ``(B, C, H, W)``, with ``channels`` channels when given.
+
+    An integer image (``uint8`` straight from a file or a data set) is refused here, naming its
+    dtype, rather than deep inside torch ("mean(): could not infer output dtype").
+    """
     check_rank(x, name, 4, "(B, C, H, W)")
     if channels is not None and x.shape[1] != channels:
         raise ValueError(
             f"{name} must have {channels} channels, shape (B, {channels}, H, W); got shape {shape_str(x.shape)}"
         )
+    check_floating(x, name, hint=f"; convert it with {name}.float() (and / 255 for a uint8 image) first")
 
 
-def check_floating(x: Tensor, name: str) -> None:
+def check_floating(x: Tensor, name: str, hint: str = "") -> None:
+    """``x`` has a floating-point dtype; ``hint`` is appended to the message."""
     if not torch.is_floating_point(x):
-        raise ValueError(f"{name} must be a floating-point tensor; got dtype {x.dtype}")
+        raise ValueError(f"{name} must be a floating-point tensor; got dtype {x.dtype}{hint}")
 
 
 def check_same_dtype(tensors: dict[str, Tensor]) -> None:

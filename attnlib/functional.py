@@ -285,11 +285,12 @@ def scaled_dot_product_attention(
     if not need_weights:
         # torch's fused kernels return NaN (or, in some versions, a mean of the values) for a
         # query that sees no key: unblock such rows for the kernel, then zero their output.
-        blocked = blocked_rows(attn_mask) if attn_mask is not None else None  # (..., L, 1)
-        if blocked is not None and bool(blocked.any()):
-            attn_mask = attn_mask | blocked if attn_mask.dtype == torch.bool else attn_mask.masked_fill(blocked, 0.0)
-        else:
-            blocked = None
+        blocked = None
+        if attn_mask is not None:
+            rows = blocked_rows(attn_mask)  # (..., L, 1)
+            if bool(rows.any()):
+                blocked = rows
+                attn_mask = attn_mask | rows if attn_mask.dtype == torch.bool else attn_mask.masked_fill(rows, 0.0)
         out = F.scaled_dot_product_attention(
             q, k, v, attn_mask=attn_mask, dropout_p=dropout_p, is_causal=is_causal, scale=scale
         )  # (..., L, Ev)

@@ -37,16 +37,19 @@ _ACTIVE: contextvars.ContextVar[tuple["AttentionRecorder", ...]] = contextvars.C
 )
 
 
-def emit(module: nn.Module, weights: Tensor) -> None:
+def emit(module: nn.Module, weights: Tensor, tag: Optional[str] = None) -> None:
     """Offer attention weights computed by ``module`` to every active recorder.
 
     Args:
         module: the module that computed the weights (usually ``self``).
         weights: any tensor; by convention ``(B, ..., L, S)`` for sequence attention and
             ``(B, 1, H, W)`` or ``(B, C, 1, 1)`` for spatial and channel maps.
+        tag: for a second kind of map from the same module (Luong's local-p emits its
+            weights, and its predicted positions with ``tag="positions"``): stored under
+            ``"<module name>.<tag>"`` instead of the module's name.
     """
     for recorder in _ACTIVE.get():
-        recorder._store(module, weights)
+        recorder._store(module, weights, tag)
 
 
 def is_recording(module: Optional[nn.Module] = None) -> bool:
@@ -108,10 +111,12 @@ class AttentionRecorder:
     def _wants(self, module: nn.Module) -> bool:
         return id(module) in self._names
 
-    def _store(self, module: nn.Module, weights: Tensor) -> None:
+    def _store(self, module: nn.Module, weights: Tensor, tag: Optional[str] = None) -> None:
         name = self._names.get(id(module))
         if name is None:
             return
+        if tag is not None:
+            name = f"{name}.{tag}" if name else tag
         kept = weights.detach() if self.detach else weights
         kept = kept.to(self.device, copy=True) if self.device is not None else kept.clone()
         self.maps.setdefault(name, []).append(kept)
@@ -145,9 +150,6 @@ class AttentionRecorder:
     def stacked(self, key: Union[str, nn.Module], dim: int = 0) -> Tensor:
         """All calls' maps stacked along a new dimension ``dim`` (they must share a shape)."""
         return torch.stack(self[key], dim=dim)
-
-    def clear(self) -> None:
-        self.maps.clear()
 
     def __repr__(self) -> str:
         inner = ", ".join(f"{n!r}: {len(v)}x{tuple(v[0].shape)}" for n, v in self.maps.items())

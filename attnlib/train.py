@@ -170,7 +170,8 @@ def fit(
     model.to(device)
     history = History()
     per_step = not callable(batches)
-    bar = progress(total=epochs * len(batches) if per_step else epochs, desc=desc, disable=not show_progress)
+    total = epochs * len(batches) if isinstance(batches, Sequence) else epochs
+    bar = progress(total=total, desc=desc, disable=not show_progress)
     start = time.perf_counter()
     try:
         for epoch in range(epochs):

@@ -122,19 +122,19 @@ def heatmaps(
     vmax = float(np.nanmax(grid)) if vmax is None else vmax
     fig, axes = plt.subplots(rows, cols, figsize=(panel_size * cols + 0.8, panel_size * rows),
                              sharex=True, sharey=True, squeeze=False, constrained_layout=True)
-    image = None
+    images = []
     for r in range(rows):
         for c in range(cols):
             ax = axes[r, c]
-            image = ax.imshow(grid[r, c], cmap=cmap, vmin=vmin, vmax=vmax, aspect="auto",
-                              interpolation="nearest")
+            images.append(ax.imshow(grid[r, c], cmap=cmap, vmin=vmin, vmax=vmax, aspect="auto",
+                                    interpolation="nearest"))
             if r == rows - 1:
                 ax.set_xlabel(xlabel)
             if c == 0:
                 ax.set_ylabel(ylabel)
             if titles is not None:
                 ax.set_title(titles[r][c])
-    fig.colorbar(image, ax=axes, shrink=0.8)
+    fig.colorbar(images[-1], ax=axes, shrink=0.8)  # every panel shares vmin and vmax
     if suptitle:
         fig.suptitle(suptitle)
     return fig
@@ -206,11 +206,11 @@ def overlay(
     att = torch.as_tensor(_matrix(attention, "attention"))[None, None]  # (1, 1, h, w)
     att = torch.nn.functional.interpolate(att, size=img.shape[:2], mode="bilinear", align_corners=False)[0, 0]
     att = att - att.min()
-    att = (att / att.max().clamp_min(1e-12)).numpy()
+    shown = (att / att.max().clamp_min(1e-12)).numpy()  # (H, W) in [0, 1]
     if ax is None:
         _, ax = plt.subplots()
     ax.imshow(img, cmap="gray" if img.ndim == 2 else None, vmin=0.0, vmax=1.0)
-    ax.imshow(att, cmap=cmap, alpha=alpha, vmin=0.0, vmax=1.0)
+    ax.imshow(shown, cmap=cmap, alpha=alpha, vmin=0.0, vmax=1.0)
     ax.set_xticks([])
     ax.set_yticks([])
     ax.set_xlabel("x")

@@ -50,7 +50,8 @@ import torch.nn.functional as F
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from attnlib.efficient.chunked import chunked_attention  # noqa: E402
+from attnlib.efficient import chunked_attention  # noqa: E402
+from attnlib.results import require_clean_tree, save_result  # noqa: E402
 
 METHODS = ("naive", "chunked", "sdpa")
 FULL_SIZES = (256, 512, 1024, 2048, 4096, 8192)
@@ -205,7 +206,11 @@ def main() -> None:
     p.add_argument("--json", type=Path, help="write the results to this JSON file")
     p.add_argument("--save", action="store_true", help="write attnlib/results/attention_benchmark.json")
     p.add_argument("--worker", nargs=2, metavar=("METHOD", "N"), help=argparse.SUPPRESS)
+    p.add_argument("--allow-dirty", action="store_true",
+                  help="run from a tree with uncommitted changes (the result is marked git_dirty)")
     args = p.parse_args()
+    if args.save:
+        require_clean_tree(args.allow_dirty)  # the saved result must name a commit holding this code
     torch.set_num_threads(args.threads)
 
     if args.worker:
@@ -235,8 +240,6 @@ def main() -> None:
     if args.json:
         args.json.write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
     if args.save:
-        from attnlib.results import save_result
-
         print("wrote", save_result("attention_benchmark", results))
 
 

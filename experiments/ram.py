@@ -40,7 +40,7 @@ from attnlib.data.clutter import cluttered_mnist, translated_mnist
 from attnlib.data.mnist import load_mnist
 from attnlib.hard.ram import RAMConfig, RecurrentAttentionModel
 from attnlib.hard.reinforce import hybrid_loss
-from attnlib.results import load_result, provenance, save_result
+from attnlib.results import load_result, provenance, require_clean_tree, save_result
 
 TASKS = {
     # task: (patch_size, num_scales, glimpse counts of the paper's tables, location std)
@@ -155,7 +155,10 @@ def main() -> None:
     parser.add_argument("--eval-every", type=int, default=5)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    parser.add_argument("--allow-dirty", action="store_true",
+                       help="run from a tree with uncommitted changes (the result is marked git_dirty)")
     args = parser.parse_args()
+    require_clean_tree(args.allow_dirty)  # the saved result must name a commit holding this code
     if args.threads:
         torch.set_num_threads(args.threads)
     device = attnlib.default_device()

@@ -24,7 +24,7 @@ import torch
 import attnlib
 from attnlib.data.dates import date_batches, date_examples, date_vocabs
 from attnlib.data.translation import load_eng_fra, make_translation_data
-from attnlib.results import save_result
+from attnlib.results import require_clean_tree, save_result
 from attnlib.scoring import BilinearScore, ConcatScore, DotScore
 from attnlib.seq2seq import (DEFAULT_LENGTH_EDGES, BahdanauDecoder, BiGRUEncoder, LuongDecoder, PlainDecoder, Seq2Seq,
                              beam_search, bleu_by_length, bleu_report, corpus_bleu, date_scores)
@@ -138,7 +138,10 @@ def main() -> None:
     eng_fra.add_argument("--beam", type=int, default=0, help="also decode with beam search of this width")
     for p in (dates, eng_fra):
         p.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--allow-dirty", action="store_true",
+                       help="run from a tree with uncommitted changes (the result is marked git_dirty)")
     args = parser.parse_args()
+    require_clean_tree(args.allow_dirty)  # the saved result must name a commit holding this code
     device = attnlib.default_device()
     print(f"device: {device}", flush=True)
     start = time.perf_counter()

@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 
 import attnlib  # noqa: E402
 from attnlib.data.distortions import OUTPUT_SIZE, VARIANTS, load_distorted_mnist  # noqa: E402
-from attnlib.results import save_result  # noqa: E402
+from attnlib.results import require_clean_tree, save_result  # noqa: E402
 from attnlib.vision.spatial_transformer import STCNN, STCNNConfig  # noqa: E402
 
 NAME = "stn_distorted_mnist"
@@ -54,7 +54,10 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--test-limit", type=int, default=None, help="use only the first N test digits")
     p.add_argument("--quick", action="store_true",
                    help="smoke run (60 iterations of 32, 2048 training and 1000 test digits); prints the table, saves nothing")
+    p.add_argument("--allow-dirty", action="store_true",
+                  help="run from a tree with uncommitted changes (the result is marked git_dirty)")
     args = p.parse_args()
+    require_clean_tree(args.allow_dirty)  # the saved result must name a commit holding this code
     if args.quick:
         args.iterations, args.batch_size, args.train_limit, args.test_limit = 60, 32, 2048, 1000
     return args

@@ -27,7 +27,7 @@ import torch
 
 import attnlib
 from attnlib.data import load_fashion_mnist
-from attnlib.results import save_result
+from attnlib.results import require_clean_tree, save_result
 from attnlib.vision.backbone import SmallCNN, SmallCNNConfig
 from attnlib.vision.factory import ATTENTION_MODULES
 
@@ -98,7 +98,10 @@ def main() -> None:
     parser.add_argument("--latency-repeats", type=int, default=30)
     parser.add_argument("--quick", action="store_true", help="a smoke test (tiny budget); writes nothing")
     parser.add_argument("--no-save", action="store_true", help="print the results, write nothing")
+    parser.add_argument("--allow-dirty", action="store_true",
+                       help="run from a tree with uncommitted changes (the result is marked git_dirty)")
     args = parser.parse_args()
+    require_clean_tree(args.allow_dirty)  # the saved result must name a commit holding this code
     if args.quick:
         args.train_images, args.test_images, args.steps, args.seeds, args.latency_repeats = 512, 500, 5, [0], 3
 

@@ -1,21 +1,12 @@
-"""attnlib.hard.glimpse: the glimpse sensor and the small networks of the RAM."""
+"""attnlib.hard.glimpse: the glimpse sensor and the glimpse network of the RAM."""
 from __future__ import annotations
-
-import math
 
 import pytest
 import torch
 import torch.nn.functional as F
 
 import attnlib
-from attnlib.hard import (
-    ActionNetwork,
-    BaselineNetwork,
-    CoreNetwork,
-    GlimpseNetwork,
-    GlimpseSensor,
-    LocationNetwork,
-)
+from attnlib.hard.glimpse import GlimpseNetwork, GlimpseSensor
 
 
 def pixel_shift_to_location(dx: int, dy: int, height: int, width: int) -> torch.Tensor:
@@ -98,65 +89,3 @@ def test_glimpse_network_shape_and_gradients():
     assert g.shape == (3, 32) and (g >= 0).all()
     g.sum().backward()
     assert all(p.grad is not None for p in net.parameters())
-
-
-def test_rnn_core_follows_its_formula_and_lstm_keeps_a_cell():
-    core = CoreNetwork(5, 7, "rnn").double()
-    g, h = torch.randn(2, 5, dtype=torch.float64), torch.randn(2, 7, dtype=torch.float64)
-    new_h, c = core(g, (h, None))
-    expected = torch.relu(g @ core.input_to_hidden.weight.T + core.input_to_hidden.bias
-                          + h @ core.hidden_to_hidden.weight.T + core.hidden_to_hidden.bias)
-    assert c is None and torch.allclose(new_h, expected)
-    lstm = CoreNetwork(5, 7, "lstm")
-    h0, c0 = lstm.initial_state(2)
-    assert h0.shape == c0.shape == (2, 7)
-    h1, c1 = lstm(torch.randn(2, 5), (h0, c0))
-    assert h1.shape == c1.shape == (2, 7)
-    with pytest.raises(ValueError, match=r"cell must be 'rnn' or 'lstm'; got 'gru'"):
-        CoreNetwork(5, 7, "gru")
-
-
-@pytest.mark.parametrize("std", [0.05, 0.5, 3.0])
-def test_locations_stay_in_the_image_and_are_detached(std):
-    torch.manual_seed(0)
-    net = LocationNetwork(8, std=std)
-    with torch.no_grad():
-        net.mean.bias.fill_(5.0)  # a mean pushed to the edge
-    loc, log_prob = net(torch.randn(200, 8))
-    assert loc.shape == (200, 2) and log_prob.shape == (200,)
-    assert loc.min() >= -1 and loc.max() <= 1
-    assert not loc.requires_grad and log_prob.requires_grad
-
-
-def test_location_log_prob_is_the_gaussian_log_density_of_the_unclamped_sample():
-    torch.manual_seed(1)
-    net = LocationNetwork(4, std=0.3).double()
-    h = torch.randn(6, 4, dtype=torch.float64)
-    mu = torch.tanh(net.mean(h))
-    torch.manual_seed(2)
-    loc, log_prob = net(h)
-    torch.manual_seed(2)
-    raw = mu + 0.3 * torch.randn(6, 2, dtype=torch.float64)
-    density = (-((raw - mu) ** 2) / (2 * 0.09) - math.log(0.3 * math.sqrt(2 * math.pi))).sum(-1)
-    assert torch.allclose(log_prob, density) and torch.allclose(loc, raw.clamp(-1, 1))
-    mean_loc, _ = net(h, sample=False)
-    assert torch.allclose(mean_loc, mu)
-
-
-def test_location_network_emits_its_locations():
-    net = LocationNetwork(4)
-    with attnlib.record_attention(net) as maps:
-        loc, _ = net(torch.randn(3, 4))
-    assert torch.equal(maps[""][0], loc)
-
-
-def test_location_network_rejects_a_non_positive_std():
-    with pytest.raises(ValueError, match="std must be > 0; got 0.0"):
-        LocationNetwork(4, std=0.0)
-
-
-def test_baseline_and_action_networks():
-    h = torch.randn(5, 9)
-    assert BaselineNetwork(9)(h).shape == (5,)
-    log_probs = ActionNetwork(9, 4)(h)
-    assert log_probs.shape == (5, 4) and torch.allclose(log_probs.exp().sum(-1), torch.ones(5))

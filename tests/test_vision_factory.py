@@ -1,4 +1,4 @@
-"""attnlib.vision.factory and attnlib.vision.backbone: every module is the drop-in it claims."""
+"""attnlib.vision.factory: every module is the drop-in it claims; every (B, C, H, W) module refuses integer images."""
 from __future__ import annotations
 
 import pytest
@@ -6,28 +6,17 @@ import torch
 from torch import nn
 
 from attnlib import record_attention
-from attnlib.vision.backbone import SmallCNN, SmallCNNConfig
+from attnlib.vision.backbone import SmallCNN
+from attnlib.vision.cbam import ChannelGate, SpatialGate
+from attnlib.vision.dynamic_capacity import DCNConfig, DynamicCapacityNetwork
 from attnlib.vision.factory import ATTENTION_MODULES, make_attention
+from conftest import expected_maps
 
 NAMES = list(ATTENTION_MODULES)
 
 
 # Tiny tensors: one thread is as fast, and immune to other jobs on the cores.
 pytestmark = pytest.mark.usefixtures("one_thread")
-
-
-def expected_maps(name: str, B: int, C: int, H: int, W: int) -> dict[str, tuple[int, ...]]:
-    """The documented shape of what each module emits, by recorded name ('' = the module)."""
-    return {
-        "se": {"": (B, C, 1, 1)},
-        "eca": {"": (B, C, 1, 1)},
-        "sk": {"": (B, 2, C, 1, 1)},
-        "cbam": {"channel": (B, C, 1, 1), "spatial": (B, 1, H, W)},
-        "bam": {"": (B, C, H, W)},
-        "residual": {"": (B, C, H, W)},
-        "nonlocal": {"": (B, H * W, H * W)},
-        "multiscale": {"": (B, 3, H, W)},
-    }[name]
 
 
 def test_factory_lists_the_eight_mechanisms_as_classes():
@@ -85,57 +74,26 @@ def test_modules_with_a_reduction_reject_indivisible_channels(name):
         make_attention(name, 40)
 
 
-@pytest.mark.parametrize("name", [None, *NAMES])
-def test_backbone_swaps_the_module_with_one_argument(name):
-    torch.manual_seed(2)
-    model = SmallCNN(name)
-    x = torch.randn(2, 1, 28, 28)
-    with record_attention(model) as maps:
-        logits = model(x)
-    assert logits.shape == (2, 10)
-    if name is None:
-        assert len(maps) == 0 and all(isinstance(s.attention, nn.Identity) for s in model.stages)
-    else:
-        assert all(type(s.attention) is ATTENTION_MODULES[name] for s in model.stages)
-        sides = {0: 14, 1: 7, 2: 7}  # what the modules see for 28x28 inputs
-        expected = {
-            f"stages.{i}.attention" + (f".{k}" if k else ""): v
-            for i, width in enumerate(model.config.widths)
-            for k, v in expected_maps(name, 2, width, sides[i], sides[i]).items()
-        }
-        assert {n: tuple(maps[n][0].shape) for n in maps.names()} == expected
+def _drop_in_modules() -> dict[str, tuple[nn.Module, int]]:
+    """Every module that takes a (B, C, H, W) image or feature map, with its C."""
+    modules: dict[str, tuple[nn.Module, int]] = {name: (make_attention(name, 32), 32) for name in NAMES}
+    modules["channel_gate"] = (ChannelGate(32), 32)
+    modules["spatial_gate"] = (SpatialGate(), 32)
+    modules["small_cnn"] = (SmallCNN("se"), 1)
+    modules["dcn"] = (DynamicCapacityNetwork(DCNConfig(cell=4, patch=8, features=8, coarse_channels=4,
+                                                       fine_channels=(4, 8), k=3)), 1)
+    return modules
 
 
-def test_backbone_any_input_size_chosen_stages_and_bad_input():
-    torch.manual_seed(3)
-    model = SmallCNN("cbam", stages=(2,), config=SmallCNNConfig(in_channels=3, num_classes=4))
-    assert isinstance(model.stages[0].attention, nn.Identity) and model.attention_stages == (2,)
-    assert model(torch.randn(2, 3, 33, 20)).shape == (2, 4)
-    with pytest.raises(ValueError, match=r"x must have 3 channels, shape \(B, 3, H, W\); got shape \(2, 1, 28, 28\)"):
-        model(torch.randn(2, 1, 28, 28))
-    with pytest.raises(ValueError, match=r"stages must be indices in \[0, 3\); got \(3,\)"):
-        SmallCNN("se", stages=(3,))
-    with pytest.raises(ValueError, match="unknown attention module 'sse'"):
-        SmallCNN("sse")
-    with pytest.raises(ValueError, match="without an attention name"):
-        SmallCNN(None, reduction=4)
+DROP_IN = list(_drop_in_modules())
 
 
-def test_backbone_is_deterministic_under_a_seed_and_trains():
-    def build_and_step() -> torch.Tensor:
-        torch.manual_seed(4)
-        model = SmallCNN("se")
-        opt = torch.optim.Adam(model.parameters(), lr=1e-2)
-        x, y = torch.randn(16, 1, 12, 12), torch.arange(16) % 10
-        losses = []
-        for _ in range(15):
-            loss = nn.functional.cross_entropy(model(x), y)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            losses.append(loss.detach())
-        return torch.stack(losses)
-
-    first, second = build_and_step(), build_and_step()
-    assert torch.equal(first, second)
-    assert first[-1] < 0.5 * first[0]  # it fits a small batch
+@pytest.mark.parametrize("dtype", [torch.uint8, torch.int64], ids=["uint8", "int64"])
+@pytest.mark.parametrize("name", DROP_IN)
+def test_every_module_rejects_integer_images_naming_the_dtype(name, dtype):
+    module, C = _drop_in_modules()[name]
+    x = torch.zeros(2, C, 8, 8, dtype=dtype)
+    expected = rf"x must be a floating-point tensor; got dtype {dtype}; convert it with x\.float\(\)"
+    with pytest.raises(ValueError, match=expected):
+        module(x)
+    assert module(x.float()).dtype == torch.float32  # the advice works

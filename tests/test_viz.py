@@ -73,6 +73,13 @@ def test_plot_bleu_by_length_draws_one_line_per_model_over_the_buckets():
     assert ax.get_title() == "quick run"
 
 
+def test_plot_bleu_by_length_starts_the_bleu_axis_at_zero():
+    # a truncated axis makes the gap between two models look larger than it is
+    ax = viz.plot_bleu_by_length({"RNNsearch": _report(20.0, 25.0, 30.0)})
+    assert ax.get_ylim()[0] == 0.0
+    assert ax.get_ylim()[1] >= 30.0
+
+
 def test_plot_bleu_by_length_rejects_reports_with_different_buckets():
     other = {"by_length": [{"bucket": "1-5", "sentences": 10, "bleu": 1.0}]}
     with pytest.raises(ValueError, match="expected the same buckets"):

@@ -37,7 +37,7 @@ images 60000..69999, so the two splits never share a distortion.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
+from typing import Optional, Sequence, Union
 
 import torch
 import torch.nn.functional as F
@@ -145,9 +145,9 @@ def _example_seed(seed: int, index: int) -> int:
 
 
 def _check_variant(variant: object) -> str:
-    if variant not in VARIANTS:
+    if not isinstance(variant, str) or variant not in VARIANTS:
         raise ValueError(f"variant must be one of {', '.join(map(repr, VARIANTS))}; got {variant!r}")
-    return variant  # type: ignore[return-value]
+    return variant
 
 
 def _gaussian_smooth(field: Tensor, sigma: float) -> Tensor:
@@ -163,7 +163,7 @@ def _gaussian_smooth(field: Tensor, sigma: float) -> Tensor:
     return flat.view(n, c, h, w)
 
 
-def sample_distortion(variant: str, seed: int, indices: Tensor | range) -> Distortion:
+def sample_distortion(variant: str, seed: int, indices: Union[Tensor, range, Sequence[int]]) -> Distortion:
     """Draw the distortion parameters of examples ``indices`` (pure function of ``(seed, i)``).
 
     Args:
@@ -205,6 +205,7 @@ def sample_distortion(variant: str, seed: int, indices: Tensor | range) -> Disto
         scale = 0.75 + 0.25 * draws[:, 0]
         corners = _CORNER_STD * normals.view(n, 4, 2)
     else:  # "E"
+        assert noise is not None  # drawn above for "E"
         flow = _ELASTIC_ALPHA * _gaussian_smooth(2 * noise - 1, _ELASTIC_SIGMA)  # (N, 2, 28, 28)
     return Distortion(variant, angle.float(), scale.float(), shift.float(), corners.float(), flow)
 
@@ -294,7 +295,7 @@ def distort_mnist(
         variant,
         torch.cat([p.angle for p in params]), torch.cat([p.scale for p in params]),
         torch.cat([p.shift for p in params]), torch.cat([p.corners for p in params]),
-        None if params[0].flow is None else torch.cat([p.flow for p in params]),
+        None if params[0].flow is None else torch.cat([p.flow for p in params if p.flow is not None]),
     )
     return out, merged
 
@@ -326,4 +327,5 @@ def load_distorted_mnist(
         images, labels = images[:limit], labels[:limit]
     offset = _TEST_OFFSET if split == "test" else 0
     distorted = distort_mnist(images, variant, seed, indices=range(offset, offset + len(images)))
-    return distorted, labels  # type: ignore[return-value]
+    assert isinstance(distorted, Tensor)  # without return_params, only the images come back
+    return distorted, labels

@@ -18,7 +18,7 @@ import torch
 from attnlib.data.paths import Dataset, RemoteFile, locate
 
 # idx type code -> big-endian numpy dtype of one item.
-_IDX_DTYPES = {
+_IDX_DTYPES: dict[int, np.dtype] = {
     0x08: np.dtype(">u1"),
     0x09: np.dtype(">i1"),
     0x0B: np.dtype(">i2"),

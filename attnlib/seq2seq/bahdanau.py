@@ -43,7 +43,6 @@ class BahdanauDecoder(StepDecoder):
     def __init__(self, vocab_size: int, annotation_dim: int, embed_dim: int = 256, hidden_dim: int = 256,
                  attention_dim: int = 256, readout_dim: int = 256, dropout: float = 0.0) -> None:
         super().__init__()
-        self.vocab_size = vocab_size
         self.embed = nn.Embedding(vocab_size, embed_dim, padding_idx=0)
         self.score = AdditiveScore(hidden_dim, annotation_dim, attention_dim)  # W_a, U_a, v_a
         self.init = nn.Linear(annotation_dim // 2, hidden_dim)  # W_s
@@ -53,7 +52,8 @@ class BahdanauDecoder(StepDecoder):
 
     def init_state(self, enc: EncoderOutput) -> tuple[Tensor, Tensor]:
         """``(s_0 (B, D), U_a h (B, S, n'))``: the projected annotations are cached in the state."""
-        return torch.tanh(self.init(enc.backward_first)), self.score.project_keys(enc.annotations)
+        s0 = torch.tanh(self.init(enc.require("backward_first", "BahdanauDecoder")))  # (B, D)
+        return s0, self.score.project_keys(enc.annotations)
 
     def attend(self, s_prev: Tensor, projected_keys: Tensor, enc: EncoderOutput) -> tuple[Tensor, Tensor]:
         """``(context c_i (B, 2H), weights a_i (B, S))`` for the previous state ``s_prev (B, D)``."""

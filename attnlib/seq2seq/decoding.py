@@ -13,7 +13,6 @@ import torch
 from torch import Tensor
 
 from .._checks import check_rank
-from ..data.translation import BOS, EOS
 from .encoder import EncoderOutput
 from .model import Seq2Seq
 
@@ -63,6 +62,7 @@ def greedy_decode(model: Seq2Seq, src: Tensor, src_lengths: Tensor, max_len: int
     enc = model.encoder(src, src_lengths)
     state = model.decoder.init_state(enc)
     B = src.shape[0]
+    BOS, EOS = model.bos_id, model.eos_id
     prev = torch.full((B,), BOS, dtype=torch.long, device=src.device)
     tokens, rows, log_probs = [], [], torch.zeros(B, device=src.device)
     done = torch.zeros(B, dtype=torch.bool, device=src.device)
@@ -82,7 +82,8 @@ def greedy_decode(model: Seq2Seq, src: Tensor, src_lengths: Tensor, max_len: int
         seq = out_tokens[b]
         n = seq.index(EOS) + 1 if EOS in seq else len(seq)
         length = int(src_lengths[b])
-        alignment = torch.stack([r[b, :length] for r in rows[:n]]).cpu() if rows[0] is not None else None  # (n, S)
+        alignment = (torch.stack([r[b, :length] for r in rows[:n] if r is not None]).cpu()
+                     if rows[0] is not None else None)  # (n, S)
         results.append(Hypothesis(seq[:n], alignment, float(log_probs[b])))
     return results
 
@@ -108,6 +109,7 @@ def beam_search(model: Seq2Seq, src: Tensor, src_length: int, beam_size: int = 5
     check_rank(src, "src", 2, "(1, S)")
     if src.shape[0] != 1:
         raise ValueError(f"beam_search decodes one sentence: src must have shape (S,) or (1, S); got {tuple(src.shape)}")
+    BOS, EOS = model.bos_id, model.eos_id
     enc = model.encoder(src, torch.tensor([src_length], device=src.device))
     state = model.decoder.init_state(enc)
     live_tokens = torch.full((1, 1), BOS, dtype=torch.long, device=src.device)  # (n, t)

@@ -1,4 +1,11 @@
-"""The bidirectional GRU encoder of RNNsearch (Bahdanau, Cho & Bengio, 2015, arXiv:1409.0473, §3.2).
+"""The encoder protocol of attnlib.seq2seq, and the bidirectional GRU encoder of RNNsearch
+(Bahdanau, Cho & Bengio, 2015, arXiv:1409.0473, §3.2).
+
+Any module that maps ``(src (B, S), src_lengths (B,))`` to an :class:`EncoderOutput` is an
+:class:`Encoder` and plugs into :class:`~attnlib.seq2seq.model.Seq2Seq` (the Transformer's
+encoder does).  ``annotations``, ``mask`` and ``lengths`` are what every attention decoder
+reads; ``summary`` and ``backward_first`` are what the RNN decoders start from, and an
+encoder that has no such thing (the Transformer's) leaves them ``None``.
 
 A forward GRU reads the source left to right and a backward GRU right to left; the
 annotation of word ``j`` is the concatenation ``h_j = [h→_j ; h←_j]``, so it summarises the
@@ -9,15 +16,16 @@ padding, and padding annotations are zero.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Optional, Protocol
 
 import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from .._checks import check_rank, shape_str
-from ..functional import lengths_to_mask
+from ..masks import lengths_to_mask
 
-__all__ = ["EncoderOutput", "BiGRUEncoder"]
+__all__ = ["EncoderOutput", "Encoder", "BiGRUEncoder"]
 
 
 @dataclass
@@ -29,15 +37,36 @@ class EncoderOutput:
         mask: ``(B, S)`` bool, ``True`` at real tokens: the key mask of every attention.
         lengths: ``(B,)`` number of real tokens.
         summary: ``(B, 2H)`` ``[h→_last ; h←_first]``, the two ends of the two directions: what
-            a decoder without attention gets to see of the sentence.
-        backward_first: ``(B, H)`` ``h←_1``, from which RNNsearch initialises its decoder.
+            a decoder without attention gets to see of the sentence (``None`` when the
+            encoder has no such summary).
+        backward_first: ``(B, H)`` ``h←_1``, from which RNNsearch initialises its decoder
+            (``None`` when the encoder has no backward RNN).
     """
 
     annotations: Tensor
     mask: Tensor
     lengths: Tensor
-    summary: Tensor
-    backward_first: Tensor
+    summary: Optional[Tensor] = None
+    backward_first: Optional[Tensor] = None
+
+    def require(self, field: str, reader: str) -> Tensor:
+        """The tensor ``field`` (``"summary"`` or ``"backward_first"``), or a clear error naming
+        the decoder (``reader``) that needs it and the encoder that did not provide it."""
+        value = getattr(self, field)
+        if value is None:
+            raise ValueError(
+                f"{reader} starts from the encoder's {field!r}, which this encoder does not provide (it is None); "
+                f"use a recurrent encoder such as BiGRUEncoder"
+            )
+        return value
+
+
+class Encoder(Protocol):
+    """What :class:`~attnlib.seq2seq.model.Seq2Seq` needs of an encoder (an ``nn.Module``)."""
+
+    def __call__(self, src: Tensor, src_lengths: Tensor) -> EncoderOutput:
+        """``src`` ``(B, S)`` token ids and ``src_lengths`` ``(B,)`` -> an :class:`EncoderOutput`."""
+        ...
 
 
 class BiGRUEncoder(nn.Module):
@@ -58,11 +87,6 @@ class BiGRUEncoder(nn.Module):
         self.rnn = nn.GRU(embed_dim, hidden_dim, batch_first=True, bidirectional=True)
         self.dropout = nn.Dropout(dropout)
         self.hidden_dim = hidden_dim
-
-    @property
-    def output_dim(self) -> int:
-        """Size of an annotation, ``2H``."""
-        return 2 * self.hidden_dim
 
     def forward(self, src: Tensor, src_lengths: Tensor) -> EncoderOutput:
         """Encode a padded batch.

@@ -43,11 +43,12 @@ def date_scores(model: Seq2Seq, examples: Sequence[DateExample], src_vocab: Voca
     on the right source field; NaN without attention) and ``uniform_alignment`` (chance)."""
     batches = (encode_dates(examples[i : i + batch_size], src_vocab, tgt_vocab) for i in range(0, len(examples), batch_size))
     hyps = decode_batches(model, batches, max_len=12)
-    exact = sum("".join(tgt_vocab.decode(h.tokens)) == e.target for h, e in zip(hyps, examples)) / len(examples)
-    if hyps[0].alignment is None:
+    exact = sum(float("".join(tgt_vocab.decode(h.tokens)) == e.target) for h, e in zip(hyps, examples)) / len(examples)
+    alignments = [h.alignment for h in hyps if h.alignment is not None]
+    if not alignments:  # a decoder without attention
         aligned = float("nan")
     else:
-        aligned = sum(alignment_accuracy(h.alignment, e.spans) for h, e in zip(hyps, examples)) / len(examples)
+        aligned = sum(alignment_accuracy(a, e.spans) for a, e in zip(alignments, examples)) / len(examples)
     uniform = sum(uniform_alignment_accuracy(len(e.source) + 1, e.spans) for e in examples) / len(examples)
     return {"exact_match": exact, "alignment_accuracy": aligned, "uniform_alignment": uniform}
 

@@ -21,8 +21,9 @@ Which source positions ``align`` may use:
 
 Positions are 0-based here (the paper counts from 1).  The paper's decoder is a stacked LSTM;
 this one is a one-layer GRU, like the rest of this package.  The weights ``a_t`` ``(B, S)``
-(after the Gaussian for local-p) are emitted to :mod:`attnlib.record`, and the predicted
-positions ``p_t`` are kept in the decoder's ``last_positions`` attribute.
+(after the Gaussian for local-p) are emitted to :mod:`attnlib.record`, and so are the
+window centres ``p_t`` ``(B,)`` of the local variants, under the tag ``"positions"``
+(``maps["<decoder name>.positions"]``).
 """
 from __future__ import annotations
 
@@ -92,7 +93,6 @@ class LuongDecoder(StepDecoder):
             raise ValueError(f"attention must be one of {ATTENTION_KINDS}; got {attention!r}")
         if window < 0:
             raise ValueError(f"window must be >= 0; got {window}")
-        self.vocab_size = vocab_size
         self.attention = attention
         self.window = window
         self.input_feeding = input_feeding
@@ -106,11 +106,10 @@ class LuongDecoder(StepDecoder):
         self.dropout = nn.Dropout(dropout)
         if attention == "local-p":
             self.position = nn.Sequential(nn.Linear(hidden_dim, hidden_dim), nn.Tanh(), nn.Linear(hidden_dim, 1))  # W_p, v_p
-        self.last_positions: Optional[Tensor] = None
 
     def init_state(self, enc: EncoderOutput) -> tuple[Tensor, Tensor, int]:
         """``(h_0 (B, D), h~_0 (B, D) = 0, t = 0)``."""
-        h = torch.tanh(self.init(enc.summary))  # (B, D)
+        h = torch.tanh(self.init(enc.require("summary", "LuongDecoder")))  # (B, D)
         return h, torch.zeros_like(h), 0
 
     def window_mask(self, h: Tensor, t: int, enc: EncoderOutput) -> tuple[Tensor, Optional[Tensor]]:
@@ -121,10 +120,10 @@ class LuongDecoder(StepDecoder):
         lengths = enc.lengths.to(h.device)
         if self.attention == "local-m":
             centers = torch.full((h.shape[0],), float(t), device=h.device)  # (B,): p_t = t
-            self.last_positions = centers
+            emit(self, centers, tag="positions")
             return local_window_mask(centers, lengths, S, self.window), None
         centers = lengths.to(h.dtype) * torch.sigmoid(self.position(h))[:, 0]  # (B,): p_t = S sigmoid(...)
-        self.last_positions = centers
+        emit(self, centers, tag="positions")
         return local_window_mask(centers, lengths, S, self.window), gaussian_window(centers, S, self.window / 2)
 
     def step(self, prev_tokens: Tensor, state: tuple[Tensor, Tensor, int], enc: EncoderOutput

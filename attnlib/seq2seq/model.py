@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .._checks import check_rank
-from .encoder import BiGRUEncoder, EncoderOutput
+from .encoder import Encoder, EncoderOutput
 
 __all__ = ["StepDecoder", "MaxoutReadout", "Seq2Seq", "sequence_loss"]
 
@@ -24,9 +24,6 @@ State = Any  # a tensor, or a tuple of tensors and ints (see decoding._select_st
 
 class StepDecoder(nn.Module):
     """Base class of the decoders: subclasses define :meth:`init_state` and :meth:`step`."""
-
-    #: Size of the output vocabulary; set by subclasses.
-    vocab_size: int
 
     def init_state(self, enc: EncoderOutput) -> State:
         """The decoder state before the first step, computed from the encoder output."""
@@ -56,12 +53,14 @@ class StepDecoder(nn.Module):
         """
         check_rank(tgt_in, "tgt_in", 2, "(B, T)")
         state = self.init_state(enc)
-        logits, weights = [], []
+        logits: list[Tensor] = []
+        weights: list[Tensor] = []
         for t in range(tgt_in.shape[1]):
             step_logits, state, step_weights = self.step(tgt_in[:, t], state, enc)
             logits.append(step_logits)
-            weights.append(step_weights)
-        stacked = torch.stack(weights, dim=1) if weights[0] is not None else None  # (B, T, S)
+            if step_weights is not None:  # None for a decoder without attention
+                weights.append(step_weights)
+        stacked = torch.stack(weights, dim=1) if weights else None  # (B, T, S)
         return torch.stack(logits, dim=1), stacked  # (B, T, V)
 
 
@@ -106,14 +105,32 @@ class Seq2Seq(nn.Module):
     """An encoder and a step decoder.
 
     Args:
-        encoder: e.g. :class:`~attnlib.seq2seq.encoder.BiGRUEncoder`.
+        encoder: an ``nn.Module`` that follows the :class:`~attnlib.seq2seq.encoder.Encoder`
+            protocol, e.g. :class:`~attnlib.seq2seq.encoder.BiGRUEncoder` or the
+            Transformer's encoder.
         decoder: a :class:`StepDecoder`.
+        bos_id: the target vocabulary's ``<bos>`` id, fed to the decoder first.
+        eos_id: the target vocabulary's ``<eos>`` id, which ends a decoded sentence.
+            The defaults are the ids of :class:`attnlib.data.Vocab`
+            (``<pad>, <bos>, <eos>, <unk>`` = 0, 1, 2, 3).
+
+    Raises:
+        ValueError: an encoder or decoder that is not an ``nn.Module``, or equal token ids.
     """
 
-    def __init__(self, encoder: BiGRUEncoder, decoder: StepDecoder) -> None:
+    def __init__(self, encoder: Encoder, decoder: StepDecoder, *, bos_id: int = 1, eos_id: int = 2) -> None:
         super().__init__()
-        self.encoder = encoder
+        if not isinstance(encoder, nn.Module) or not isinstance(decoder, StepDecoder):
+            raise ValueError(
+                f"encoder must be an nn.Module returning an EncoderOutput and decoder a StepDecoder; "
+                f"got {type(encoder).__name__} and {type(decoder).__name__}"
+            )
+        if bos_id == eos_id:
+            raise ValueError(f"bos_id and eos_id must differ; got {bos_id} for both")
+        self.encoder: Encoder = encoder
         self.decoder = decoder
+        self.bos_id = bos_id
+        self.eos_id = eos_id
 
     def forward(self, src: Tensor, src_lengths: Tensor, tgt_in: Tensor) -> Tensor:
         """Teacher-forced logits ``(B, T, V)`` for sources ``(B, S)`` and targets ``(B, T)``.

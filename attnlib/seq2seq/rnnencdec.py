@@ -35,7 +35,6 @@ class PlainDecoder(StepDecoder):
     def __init__(self, vocab_size: int, annotation_dim: int, embed_dim: int = 256, hidden_dim: int = 256,
                  readout_dim: int = 256, dropout: float = 0.0) -> None:
         super().__init__()
-        self.vocab_size = vocab_size
         self.embed = nn.Embedding(vocab_size, embed_dim, padding_idx=0)
         self.summarise = nn.Linear(annotation_dim, hidden_dim)  # c = tanh(V [h->_last; h<-_1])
         self.init = nn.Linear(hidden_dim, hidden_dim)  # s_0 = tanh(W_s c)
@@ -45,7 +44,7 @@ class PlainDecoder(StepDecoder):
 
     def init_state(self, enc: EncoderOutput) -> tuple[Tensor, Tensor]:
         """``(s_0 (B, D), c (B, D))``: the context is computed once and carried in the state."""
-        context = torch.tanh(self.summarise(enc.summary))  # (B, D)
+        context = torch.tanh(self.summarise(enc.require("summary", "PlainDecoder")))  # (B, D)
         return torch.tanh(self.init(context)), context
 
     def step(self, prev_tokens: Tensor, state: tuple[Tensor, Tensor], enc: EncoderOutput

@@ -171,17 +171,17 @@ class TransformerDecoderLayer(nn.Module):
         }, dtype=x.dtype)
         return self.dropout1(mha.attend(q, k, v, mask=mask)[0])  # (B, T_new, D)
 
-    def _ca(self, x: Tensor, memory: Tensor, memory_key_padding_mask: Optional[Tensor],
+    def _ca(self, mha: MultiHeadAttention, x: Tensor, memory: Tensor, memory_key_padding_mask: Optional[Tensor],
             cache: Optional[LayerCache], need_weights: bool) -> tuple[Tensor, Optional[Tensor]]:
-        mha = self.multihead_attn
         if cache is None:
             out, weights = mha(x, memory, memory, key_padding_mask=memory_key_padding_mask, need_weights=need_weights)
             return self.dropout2(out), weights
-        if cache.memory_keys is None:
-            cache.memory_keys, cache.memory_values = mha.project_key_value(memory, memory)  # (B, H, S, d) x 2
+        keys, values = cache.memory_keys, cache.memory_values
+        if keys is None or values is None:
+            keys, values = mha.project_key_value(memory, memory)  # (B, H, S, d) x 2, projected once
+            cache.memory_keys, cache.memory_values = keys, values
         mask = None if memory_key_padding_mask is None else memory_key_padding_mask[:, None, None, :]  # (B, 1, 1, S)
-        out, weights = mha.attend(mha.project_query(x), cache.memory_keys, cache.memory_values, mask=mask,
-                                  need_weights=need_weights)
+        out, weights = mha.attend(mha.project_query(x), keys, values, mask=mask, need_weights=need_weights)
         return self.dropout2(out), weights.mean(dim=1) if weights is not None else None  # (B, T, S)
 
     def _ff(self, x: Tensor) -> Tensor:
@@ -206,20 +206,21 @@ class TransformerDecoderLayer(nn.Module):
         Returns:
             ``(B, T, D)``, or ``((B, T, D), weights (B, T, S) or None)`` with ``need_weights``.
         """
-        has_cross = self.multihead_attn is not None
-        if has_cross and memory is None:
+        cross = self.multihead_attn
+        if cross is not None and memory is None:
             raise ValueError("this decoder layer has cross-attention: memory (B, S, D) is required")
+        last_norm = self.norm3 if self.norm3 is not None else self.norm2  # before the feed-forward (pre-norm)
         weights = None
         if self.norm_first:
             x = x + self._sa(self.norm1(x), self_mask, causal, cache)
-            if has_cross:
-                out, weights = self._ca(self.norm2(x), memory, memory_key_padding_mask, cache, need_weights)
+            if cross is not None and memory is not None:
+                out, weights = self._ca(cross, self.norm2(x), memory, memory_key_padding_mask, cache, need_weights)
                 x = x + out
-            x = x + self._ff((self.norm3 if has_cross else self.norm2)(x))
+            x = x + self._ff(last_norm(x))
         else:
             x = self.norm1(x + self._sa(x, self_mask, causal, cache))
-            if has_cross:
-                out, weights = self._ca(x, memory, memory_key_padding_mask, cache, need_weights)
+            if cross is not None and memory is not None:
+                out, weights = self._ca(cross, x, memory, memory_key_padding_mask, cache, need_weights)
                 x = self.norm2(x + out)
-            x = (self.norm3 if has_cross else self.norm2)(x + self._ff(x))
+            x = last_norm(x + self._ff(x))
         return (x, weights) if need_weights else x

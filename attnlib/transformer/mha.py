@@ -186,7 +186,7 @@ class MultiHeadAttention(nn.Module):
         k, v = self.project_key_value(key, value)  # (B, H, S, d) x 2
         only_causal = is_causal and mask is None
         out, weights = self.attend(q, k, v, mask=mask, is_causal=only_causal, need_weights=need_weights)
-        if not need_weights:
+        if weights is None:  # need_weights=False
             return out, None
         return out, weights.mean(dim=1) if average_attn_weights else weights  # (B, T, S) or (B, H, T, S)
 

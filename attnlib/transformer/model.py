@@ -88,9 +88,8 @@ class TransformerEncoder(nn.Module):
 
         Returns:
             :class:`~attnlib.seq2seq.encoder.EncoderOutput` whose ``annotations`` are the memory ``(B, S, D)`` (zero at
-            padding), ``mask`` ``(B, S)`` True at real tokens, ``summary`` the masked mean
-            ``(B, D)`` and ``backward_first`` the first position's vector ``(B, D)`` (no
-            Transformer decoder reads the last two; they complete the dataclass).
+            padding) and ``mask`` ``(B, S)`` True at real tokens; ``summary`` and
+            ``backward_first`` are ``None`` (they belong to recurrent encoders).
         """
         check_rank(src, "src", 2, "(B, S)")
         check_rank(src_lengths, "src_lengths", 1, "(B,)")
@@ -102,9 +101,7 @@ class TransformerEncoder(nn.Module):
         for layer in self.layers:
             x = layer(x, key_padding_mask=mask)  # (B, S, D)
         memory = self.norm(x) * mask[:, :, None]  # (B, S, D), zero at padding
-        summary = memory.sum(dim=1) / mask.sum(dim=1, keepdim=True).clamp(min=1)  # (B, D)
-        return EncoderOutput(annotations=memory, mask=mask, lengths=src_lengths, summary=summary,
-                             backward_first=memory[:, 0])
+        return EncoderOutput(annotations=memory, mask=mask, lengths=src_lengths)  # no RNN summary
 
 
 class TransformerDecoder(StepDecoder):
@@ -147,6 +144,7 @@ class TransformerDecoder(StepDecoder):
         """An empty :class:`~attnlib.transformer.layers.KVCache` holding each layer's projected memory keys and values."""
         cache = KVCache(len(self.layers))
         for layer, layer_cache in zip(self.layers, cache.layers):
+            assert isinstance(layer, TransformerDecoderLayer) and layer.multihead_attn is not None  # built with it
             k, v = layer.multihead_attn.project_key_value(enc.annotations, enc.annotations)  # (B, H, S, d) x 2
             layer_cache.memory_keys, layer_cache.memory_values = k, v
         return cache.to_state()
@@ -156,10 +154,11 @@ class TransformerDecoder(StepDecoder):
         being the last layer's cross-attention averaged over heads."""
         cache = KVCache.from_state(state)
         x = self._embed(prev_tokens[:, None], offset=cache.length)  # (B, 1, D)
-        weights = None
+        weights: Optional[Tensor] = None
         for i, layer in enumerate(self.layers):
             x, w = layer(x, enc.annotations, memory_key_padding_mask=enc.mask, cache=cache[i], need_weights=True)
             weights = w if w is not None else weights
+        assert weights is not None  # every layer has cross-attention
         logits = self.out(self.norm(x))[:, 0]  # (B, V)
         return logits, cache.to_state(), weights[:, 0]  # (B, S)
 
@@ -176,7 +175,7 @@ class Transformer(Seq2Seq):
     """
 
     def __init__(self, config: TransformerConfig) -> None:
-        super().__init__(TransformerEncoder(config), TransformerDecoder(config))  # type: ignore[arg-type]
+        super().__init__(TransformerEncoder(config), TransformerDecoder(config))
         self.config = config
 
     def loss(self, batch: Any, pad_id: Optional[int] = None) -> Tensor:

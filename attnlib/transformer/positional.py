@@ -85,6 +85,8 @@ class SinusoidalPositionalEncoding(nn.Module):
         base: see :func:`sinusoidal_encoding`.
     """
 
+    table: Tensor  # (max_len, D), a buffer
+
     def __init__(self, dim: int, max_len: int = 1024, dropout: float = 0.0, base: float = 10000.0) -> None:
         super().__init__()
         self.dim, self.max_len = dim, max_len
@@ -147,6 +149,8 @@ class RotaryEmbedding(nn.Module):
         head_dim: ``d``, the features per head (even).
         base: ``theta_i = base^(-2i/d)``; the paper: 10000.
     """
+
+    inv_freq: Tensor  # (d/2,), a buffer
 
     def __init__(self, head_dim: int, base: float = 10000.0) -> None:
         super().__init__()

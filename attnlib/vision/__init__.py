@@ -11,6 +11,7 @@ from __future__ import annotations
 from .backbone import SmallCNN, SmallCNNConfig
 from .bam import BAM
 from .cbam import CBAM, ChannelGate, SpatialGate
+from .deletion_metric import deletion_area, deletion_curve
 from .dynamic_capacity import DCNConfig, DCNOutput, DynamicCapacityNetwork, entropy_saliency, extract_patches, select_top_k
 from .efficient_channel_attention import ECA, EfficientChannelAttention, eca_kernel_size
 from .factory import ATTENTION_MODULES, make_attention
@@ -29,5 +30,5 @@ __all__ = [
     "MultiScaleAttention", "NONLOCAL_MODES", "NonLocalBlock", "PreActBottleneck", "ResidualAttention",
     "SqueezeExcite", "SE", "SK", "ECA", "ViT", "SelectiveKernel", "STCNN", "STCNNConfig", "SpatialTransformer", "affine_transform",
     "output_box", "PatchEmbedding", "ViTAttention", "ViTBlock", "ViTConfig", "VisionTransformer",
-    "attention_rollout", "class_token_map",
+    "attention_rollout", "class_token_map", "deletion_area", "deletion_curve",
 ]

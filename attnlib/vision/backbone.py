@@ -58,6 +58,9 @@ class _Stage(nn.Module):
 class SmallCNN(nn.Module):
     """A three-stage CNN with an optional attention module after each stage.
 
+    Shapes:
+        ``x`` ``(B, in_channels, H, W)`` images -> ``(B, num_classes)`` logits.
+
     The attention modules are named ``stages.<i>.attention`` (so
     ``attnlib.record_attention`` files their maps under those names; CBAM's two gates under
     ``stages.<i>.attention.channel`` and ``.spatial``).
@@ -71,7 +74,9 @@ class SmallCNN(nn.Module):
 
     Raises:
         ValueError: for an unknown attention name, a stage index out of range, or
-            arguments the attention class rejects.
+            arguments the attention class rejects; on a call, if ``x`` is not 4-D, has the
+            wrong number of channels, or is not floating point (an integer or uint8 image:
+            convert it with ``.float()``).
     """
 
     def __init__(
@@ -95,25 +100,15 @@ class SmallCNN(nn.Module):
         c_in = self.config.in_channels
         stage_list = []
         for i, width in enumerate(self.config.widths):
-            use = attention is not None and i in chosen
-            module = make_attention(attention, width, **attention_kwargs) if use else nn.Identity()
+            module = (make_attention(attention, width, **attention_kwargs) if attention is not None and i in chosen
+                      else nn.Identity())
             stage_list.append(_Stage(c_in, width, module, pool=i < n - 1))
             c_in = width
         self.stages = nn.ModuleList(stage_list)
         self.head = nn.Linear(c_in, self.config.num_classes)
 
     def forward(self, x: Tensor) -> Tensor:
-        """Class logits.
-
-        Args:
-            x: ``(B, in_channels, H, W)`` images.
-
-        Returns:
-            ``(B, num_classes)`` logits.
-
-        Raises:
-            ValueError: if ``x`` is not 4-D or has the wrong number of channels.
-        """
+        """(B, in_channels, H, W) -> (B, num_classes): class logits."""
         check_feature_map(x, "x", self.config.in_channels)
         for stage in self.stages:
             x = stage(x)  # (B, C_i, H_i, W_i)

@@ -34,9 +34,12 @@ __all__ = ["BAM"]
 class BAM(nn.Module):
     """Bottleneck Attention Module (Park et al., 2018).
 
-    Emits the combined map ``M = sigmoid(M_c + M_s)`` of shape ``(B, C, H, W)``, values in
-    ``(0, 1)``, to :mod:`attnlib.record` on every call. Its mean over the channels,
-    ``(B, 1, H, W)``, is the spatial picture to draw.
+    Shapes:
+        ``F`` ``(B, C, H, W)`` -> ``F + F * M(F)`` ``(B, C, H, W)``, with the combined map
+        ``M = sigmoid(M_c + M_s)`` of shape ``(B, C, H, W)``, values in ``(0, 1)``
+        (:meth:`attention` computes it without applying it). Emits ``M`` to
+        :mod:`attnlib.record` on every call; its mean over the channels, ``(B, 1, H, W)``, is
+        the spatial picture to draw.
 
     Args:
         channels: ``C``.
@@ -45,7 +48,9 @@ class BAM(nn.Module):
         dilation: dilation of the two 3x3 convolutions of the spatial branch (4).
 
     Raises:
-        ValueError: if a size is not positive, or ``channels`` is not divisible by ``reduction``.
+        ValueError: if a size is not positive, or ``channels`` is not divisible by ``reduction``;
+            on a call, if ``x`` is not 4-D, does not have ``C`` channels, or is not floating point
+            (an integer or uint8 image: convert it with ``.float()``).
 
     Note:
         The channel branch normalises a ``(B, C)`` vector with batch normalisation, which
@@ -73,14 +78,7 @@ class BAM(nn.Module):
         )  # fmt: skip
 
     def attention(self, x: Tensor) -> Tensor:
-        """The 3-D attention map ``M(F)`` without applying it.
-
-        Args:
-            x: ``(B, C, H, W)``.
-
-        Returns:
-            ``(B, C, H, W)`` values in ``(0, 1)``.
-        """
+        """(B, C, H, W) -> (B, C, H, W): the 3-D attention map ``M(F)``, in ``(0, 1)``, not applied."""
         check_feature_map(x, "x", self.channels)
         B, C = x.shape[:2]
         mc = self.channel_branch(x.mean(dim=(2, 3))).view(B, C, 1, 1)  # (B, C, 1, 1)
@@ -88,17 +86,7 @@ class BAM(nn.Module):
         return torch.sigmoid(mc + ms)  # (B, C, H, W) by broadcasting
 
     def forward(self, x: Tensor) -> Tensor:
-        """``F + F * M(F)``.
-
-        Args:
-            x: ``(B, C, H, W)``.
-
-        Returns:
-            ``(B, C, H, W)``.
-
-        Raises:
-            ValueError: if ``x`` is not 4-D or does not have ``C`` channels.
-        """
+        """(B, C, H, W) -> (B, C, H, W): ``F + F * M(F)``, features amplified where the map is high."""
         m = self.attention(x)  # (B, C, H, W)
         emit(self, m)
         return x + x * m  # (B, C, H, W)

@@ -33,7 +33,9 @@ __all__ = ["ChannelGate", "SpatialGate", "CBAM"]
 class ChannelGate(nn.Module):
     """CBAM's channel attention: a shared MLP on average- and max-pooled descriptors.
 
-    Emits the gates ``M_c`` of shape ``(B, C, 1, 1)``, values in ``(0, 1)``.
+    Shapes:
+        ``x`` ``(B, C, H, W)`` -> ``x * M_c`` ``(B, C, H, W)``, with gates ``M_c`` of shape
+        ``(B, C, 1, 1)``, values in ``(0, 1)``. Emits ``M_c`` to :mod:`attnlib.record` on every call.
 
     Args:
         channels: ``C``.
@@ -41,7 +43,9 @@ class ChannelGate(nn.Module):
             by ``r`` (16 in the paper).
 
     Raises:
-        ValueError: if a size is not positive, or ``channels`` is not divisible by ``reduction``.
+        ValueError: if a size is not positive, or ``channels`` is not divisible by ``reduction``;
+            on a call, if ``x`` is not 4-D, does not have ``C`` channels, or is not floating point
+            (an integer or uint8 image: convert it with ``.float()``).
     """
 
     def __init__(self, channels: int, reduction: int = 16) -> None:
@@ -54,17 +58,7 @@ class ChannelGate(nn.Module):
         )
 
     def forward(self, x: Tensor) -> Tensor:
-        """``x * M_c``.
-
-        Args:
-            x: ``(B, C, H, W)``.
-
-        Returns:
-            ``(B, C, H, W)``.
-
-        Raises:
-            ValueError: if ``x`` is not 4-D or does not have ``C`` channels.
-        """
+        """(B, C, H, W) -> (B, C, H, W): ``x * M_c``, each channel rescaled by its gate."""
         check_feature_map(x, "x", self.channels)
         B, C = x.shape[:2]
         avg = x.mean(dim=(2, 3))  # (B, C)
@@ -80,13 +74,17 @@ class ChannelGate(nn.Module):
 class SpatialGate(nn.Module):
     """CBAM's spatial attention: a 7x7 convolution over the channel-wise mean and max.
 
-    Emits the map ``M_s`` of shape ``(B, 1, H, W)``, values in ``(0, 1)``.
+    Shapes:
+        ``x`` ``(B, C, H, W)``, any ``C`` -> ``x * M_s`` ``(B, C, H, W)``, with the map ``M_s`` of
+        shape ``(B, 1, H, W)``, values in ``(0, 1)``. Emits ``M_s`` to :mod:`attnlib.record` on
+        every call.
 
     Args:
         kernel_size: odd size of the convolution (7 in the paper; padding keeps ``H, W``).
 
     Raises:
-        ValueError: if ``kernel_size`` is not a positive odd integer.
+        ValueError: if ``kernel_size`` is not a positive odd integer; on a call, if ``x`` is not
+            4-D or is not floating point (an integer or uint8 image: convert it with ``.float()``).
     """
 
     def __init__(self, kernel_size: int = 7) -> None:
@@ -97,17 +95,7 @@ class SpatialGate(nn.Module):
         self.conv = nn.Conv2d(2, 1, kernel_size, padding=kernel_size // 2)
 
     def forward(self, x: Tensor) -> Tensor:
-        """``x * M_s``.
-
-        Args:
-            x: ``(B, C, H, W)``, any ``C``.
-
-        Returns:
-            ``(B, C, H, W)``.
-
-        Raises:
-            ValueError: if ``x`` is not 4-D.
-        """
+        """(B, C, H, W) -> (B, C, H, W): ``x * M_s``, each position rescaled by its gate."""
         check_feature_map(x, "x", None)
         desc = torch.cat([x.mean(dim=1, keepdim=True), x.amax(dim=1, keepdim=True)], dim=1)  # (B, 2, H, W)
         m = torch.sigmoid(self.conv(desc))  # (B, 1, H, W)
@@ -121,8 +109,10 @@ class SpatialGate(nn.Module):
 class CBAM(nn.Module):
     """Convolutional Block Attention Module: :class:`ChannelGate`, then :class:`SpatialGate`.
 
-    Emits nothing itself: its two gates emit under ``"<name>.channel"`` (``(B, C, 1, 1)``)
-    and ``"<name>.spatial"`` (``(B, 1, H, W)``).
+    Shapes:
+        ``F`` ``(B, C, H, W)`` -> ``M_s(F') * F'`` ``(B, C, H, W)``, with ``F' = M_c(F) * F``.
+        Emits nothing itself: its two gates emit under ``"<name>.channel"`` (``(B, C, 1, 1)``)
+        and ``"<name>.spatial"`` (``(B, 1, H, W)``).
 
     Args:
         channels: ``C``.
@@ -139,12 +129,5 @@ class CBAM(nn.Module):
         self.spatial = SpatialGate(kernel_size)
 
     def forward(self, x: Tensor) -> Tensor:
-        """Channel gate, then spatial gate.
-
-        Args:
-            x: ``(B, C, H, W)``.
-
-        Returns:
-            ``(B, C, H, W)``: ``M_s(F') * F'`` with ``F' = M_c(F) * F``.
-        """
+        """(B, C, H, W) -> (B, C, H, W): the channel gate, then the spatial gate."""
         return self.spatial(self.channel(x))  # (B, C, H, W)

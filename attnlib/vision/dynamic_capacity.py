@@ -147,7 +147,17 @@ class DynamicCapacityNetwork(nn.Module):
 
     Shapes:
         input ``(B, C, H, W)`` (any size; ``h = ceil(H / cell)``, ``w = ceil(W / cell)``)
-        -> logits ``(B, classes)``.  Emits the saliency ``(B, 1, h, w)``.
+        -> logits ``(B, classes)``; coarse features ``(B, D, h, w)``.  Emits the saliency
+        ``(B, 1, h, w)`` to :mod:`attnlib.record` on every call that chooses cells (not when
+        ``k`` is ``None`` or covers every cell).
+
+    Args:
+        config: the sizes and loss weights; default :class:`DCNConfig`.
+
+    Raises:
+        ValueError: if ``config.patch`` is smaller than ``config.cell`` or differs from it by an
+            odd number; on a call, if ``x`` is not 4-D, does not have ``in_channels`` channels,
+            or is not floating point (an integer or uint8 image: convert it with ``.float()``).
     """
 
     def __init__(self, config: DCNConfig = DCNConfig()) -> None:
@@ -170,14 +180,14 @@ class DynamicCapacityNetwork(nn.Module):
         extract_patches(torch.zeros(1, c, 1, 1), torch.zeros(1, 1, 2, dtype=torch.long), config.cell, config.patch)
 
     def coarse_features(self, x: Tensor) -> Tensor:
-        """``(B, D, h, w)`` coarse features of ``x`` ``(B, C, H, W)`` (padded to whole cells)."""
+        """(B, C, H, W) -> (B, D, h, w): coarse features of ``x`` (padded to whole cells)."""
         check_feature_map(x, "x", self.config.in_channels)
         cell = self.config.cell
         x = F.pad(x, (0, -x.shape[-1] % cell, 0, -x.shape[-2] % cell))  # (B, C, h*cell, w*cell)
         return self.coarse(x)  # (B, D, h, w)
 
     def forward_details(self, x: Tensor) -> DCNOutput:
-        """Run the whole network on ``x`` ``(B, C, H, W)`` and return every intermediate result."""
+        """(B, C, H, W) -> :class:`DCNOutput`: the whole network, with every intermediate result."""
         cfg = self.config
         coarse = self.coarse_features(x)  # (B, D, h, w)
         B, D, h, w = coarse.shape
@@ -200,11 +210,11 @@ class DynamicCapacityNetwork(nn.Module):
         return DCNOutput(self.top(refined), coarse_logits, saliency, locations, hint)
 
     def forward(self, x: Tensor) -> Tensor:
-        """Logits ``(B, classes)`` for ``x`` ``(B, C, H, W)``."""
+        """(B, C, H, W) -> (B, classes): logits of the refined map."""
         return self.forward_details(x).logits
 
     def coarse_forward(self, x: Tensor) -> Tensor:
-        """Logits ``(B, classes)`` of the coarse path alone (no fine layers)."""
+        """(B, C, H, W) -> (B, classes): logits of the coarse path alone (no fine layers)."""
         return self.top(self.coarse_features(x))
 
     def loss(self, x: Tensor, labels: Tensor) -> tuple[Tensor, dict[str, float]]:

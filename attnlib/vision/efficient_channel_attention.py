@@ -55,8 +55,10 @@ def eca_kernel_size(channels: int, gamma: float = 2.0, b: float = 1.0) -> int:
 class EfficientChannelAttention(nn.Module):
     """ECA block (Wang et al., 2020).
 
-    Emits the channel gates ``g`` of shape ``(B, C, 1, 1)``, values in ``(0, 1)``, to
-    :mod:`attnlib.record` on every call.
+    Shapes:
+        ``x`` ``(B, C, H, W)`` -> ``x * g`` ``(B, C, H, W)``, with channel gates ``g`` of shape
+        ``(B, C, 1, 1)``, values in ``(0, 1)`` (:meth:`gates` computes them without applying
+        them). Emits ``g`` to :mod:`attnlib.record` on every call.
 
     Args:
         channels: ``C``, the number of channels of the input.
@@ -65,7 +67,8 @@ class EfficientChannelAttention(nn.Module):
 
     Raises:
         ValueError: if ``channels`` is not positive or ``kernel_size`` is not a positive
-            odd integer.
+            odd integer; on a call, if ``x`` is not 4-D, does not have ``C`` channels, or is not
+            floating point (an integer or uint8 image: convert it with ``.float()``).
     """
 
     def __init__(self, channels: int, kernel_size: Optional[int] = None, gamma: float = 2.0, b: float = 1.0) -> None:
@@ -80,14 +83,7 @@ class EfficientChannelAttention(nn.Module):
         self.conv = nn.Conv1d(1, 1, kernel_size=k, padding=k // 2, bias=False)
 
     def gates(self, x: Tensor) -> Tensor:
-        """The channel gates ``g`` for ``x`` without applying them.
-
-        Args:
-            x: ``(B, C, H, W)`` feature map.
-
-        Returns:
-            ``(B, C, 1, 1)`` gates in ``(0, 1)``.
-        """
+        """(B, C, H, W) -> (B, C, 1, 1): the channel gates ``g`` of ``x``, in ``(0, 1)``, not applied."""
         check_feature_map(x, "x", self.channels)
         B, C = x.shape[:2]
         s = x.mean(dim=(2, 3)).view(B, 1, C)  # (B, 1, C): channels become the "time" axis
@@ -95,17 +91,7 @@ class EfficientChannelAttention(nn.Module):
         return g.view(B, C, 1, 1)  # (B, C, 1, 1)
 
     def forward(self, x: Tensor) -> Tensor:
-        """Rescale each channel of ``x`` by its gate.
-
-        Args:
-            x: ``(B, C, H, W)`` feature map.
-
-        Returns:
-            ``(B, C, H, W)``: ``x * g``.
-
-        Raises:
-            ValueError: if ``x`` is not 4-D or does not have ``C`` channels.
-        """
+        """(B, C, H, W) -> (B, C, H, W): ``x * g``, each channel rescaled by its gate."""
         g = self.gates(x)  # (B, C, 1, 1)
         emit(self, g)
         return x * g  # (B, C, H, W)

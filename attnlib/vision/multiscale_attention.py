@@ -39,8 +39,11 @@ __all__ = ["MultiScaleAttention"]
 class MultiScaleAttention(nn.Module):
     """Attention to scale (Chen et al., 2016), as a residual drop-in module.
 
-    Emits the per-pixel weights over scales ``w`` of shape ``(B, S, H, W)`` (a softmax
-    over the ``S`` axis) to :mod:`attnlib.record` on every call.
+    Shapes:
+        ``x`` ``(B, C, H, W)`` -> ``x + sum_s w^s f^s`` ``(B, C, H, W)``, with the shared
+        network's features at every scale ``f`` ``(B, S, C, H, W)`` (:meth:`scale_features`) and
+        the per-pixel weights over scales ``w`` ``(B, S, H, W)``, a softmax over the ``S`` axis
+        (:meth:`weights`). Emits ``w`` to :mod:`attnlib.record` on every call.
 
     Args:
         channels: ``C``.
@@ -50,7 +53,9 @@ class MultiScaleAttention(nn.Module):
             channels.
 
     Raises:
-        ValueError: for a non-positive size, an empty ``scales`` or a scale outside ``(0, 1]``.
+        ValueError: for a non-positive size, an empty ``scales`` or a scale outside ``(0, 1]``;
+            on a call, if ``x`` is not 4-D, does not have ``C`` channels, or is not floating point
+            (an integer or uint8 image: convert it with ``.float()``).
     """
 
     def __init__(self, channels: int, scales: Sequence[float] = (1.0, 0.75, 0.5), reduction: int = 4) -> None:
@@ -70,14 +75,7 @@ class MultiScaleAttention(nn.Module):
         )
 
     def scale_features(self, x: Tensor) -> Tensor:
-        """The shared network's features at every scale, resized back to ``H x W``.
-
-        Args:
-            x: ``(B, C, H, W)``.
-
-        Returns:
-            ``(B, S, C, H, W)``.
-        """
+        """(B, C, H, W) -> (B, S, C, H, W): the shared network's features at every scale, resized back."""
         H, W = x.shape[-2:]
         features = []
         for s in self.scales:
@@ -90,29 +88,12 @@ class MultiScaleAttention(nn.Module):
         return torch.stack(features, dim=1)  # (B, S, C, H, W)
 
     def weights(self, x: Tensor) -> Tensor:
-        """The per-pixel weights over scales.
-
-        Args:
-            x: ``(B, C, H, W)``.
-
-        Returns:
-            ``(B, S, H, W)``, a softmax over ``S``.
-        """
+        """(B, C, H, W) -> (B, S, H, W): the per-pixel weights over scales, a softmax over ``S``."""
         check_feature_map(x, "x", self.channels)
         return torch.softmax(self.score(x), dim=1)  # (B, S, H, W)
 
     def forward(self, x: Tensor) -> Tensor:
-        """``x + sum_s w^s f^s``.
-
-        Args:
-            x: ``(B, C, H, W)``.
-
-        Returns:
-            ``(B, C, H, W)``.
-
-        Raises:
-            ValueError: if ``x`` is not 4-D or does not have ``C`` channels.
-        """
+        """(B, C, H, W) -> (B, C, H, W): ``x + sum_s w^s f^s``, the input plus its multi-scale context."""
         w = self.weights(x)  # (B, S, H, W)
         emit(self, w)
         f = self.scale_features(x)  # (B, S, C, H, W)

@@ -35,9 +35,12 @@ NONLOCAL_MODES: tuple[str, ...] = ("embedded_gaussian", "dot_product")
 class NonLocalBlock(nn.Module):
     """Non-local block (Wang et al., 2018), residual and shape-preserving.
 
-    Emits the attention ``f`` of shape ``(B, N, N)``, ``N = H W``, to :mod:`attnlib.record`
-    on every call: row ``i`` (a query position, row-major ``i = y W + x``) holds the
-    weights over all positions ``j``. In the embedded Gaussian mode each row sums to one.
+    Shapes:
+        ``x`` ``(B, C, H, W)`` -> ``x + W_z(f g(x))`` ``(B, C, H, W)``, with the attention ``f``
+        of shape ``(B, N, N)``, ``N = H W`` (:meth:`attention` computes it): row ``i`` (a query
+        position, row-major ``i = y W + x``) holds the weights over all positions ``j``. In the
+        embedded Gaussian mode each row sums to one. Emits ``f`` to :mod:`attnlib.record` on
+        every call.
 
     Args:
         channels: ``C``.
@@ -46,7 +49,9 @@ class NonLocalBlock(nn.Module):
         zero_init: initialise ``W_z`` to zero so the block starts as the identity.
 
     Raises:
-        ValueError: for a non-positive size or an unknown ``mode``.
+        ValueError: for a non-positive size or an unknown ``mode``; on a call, if ``x`` is not
+            4-D, does not have ``C`` channels, or is not floating point (an integer or uint8
+            image: convert it with ``.float()``).
     """
 
     def __init__(
@@ -69,17 +74,11 @@ class NonLocalBlock(nn.Module):
         self.w_z = nn.Conv2d(inner, channels, 1)
         if zero_init:
             nn.init.zeros_(self.w_z.weight)
-            nn.init.zeros_(self.w_z.bias)
+            if self.w_z.bias is not None:
+                nn.init.zeros_(self.w_z.bias)
 
     def attention(self, x: Tensor) -> Tensor:
-        """The pairwise weights ``f`` for ``x``.
-
-        Args:
-            x: ``(B, C, H, W)``.
-
-        Returns:
-            ``(B, N, N)`` with ``N = H W``.
-        """
+        """(B, C, H, W) -> (B, N, N), ``N = H W``: the pairwise weights ``f`` of ``x``."""
         check_feature_map(x, "x", self.channels)
         B, _, H, W = x.shape
         q = self.theta(x).flatten(2).transpose(1, 2)  # (B, N, C')
@@ -90,17 +89,7 @@ class NonLocalBlock(nn.Module):
         return scores / (H * W)  # (B, N, N)
 
     def forward(self, x: Tensor) -> Tensor:
-        """``x + W_z(f g(x))``.
-
-        Args:
-            x: ``(B, C, H, W)``.
-
-        Returns:
-            ``(B, C, H, W)``.
-
-        Raises:
-            ValueError: if ``x`` is not 4-D or does not have ``C`` channels.
-        """
+        """(B, C, H, W) -> (B, C, H, W): ``x + W_z(f g(x))``, every position reading from all the others."""
         f = self.attention(x)  # (B, N, N)
         emit(self, f)
         B, _, H, W = x.shape

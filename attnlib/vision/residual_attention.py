@@ -69,8 +69,11 @@ def _units(channels: int, n: int) -> nn.Sequential:
 class ResidualAttention(nn.Module):
     """Attention module of the Residual Attention Network (Wang et al., 2017).
 
-    Emits the soft mask ``M`` of shape ``(B, C, H, W)``, values in ``(0, 1)``, to
-    :mod:`attnlib.record` on every call (its mean over channels is the spatial picture).
+    Shapes:
+        ``x`` ``(B, C, H, W)`` -> ``post((1 + M) * T)`` ``(B, C, H, W)`` of the pre-processed
+        input (``post(M * T)`` without residual learning), with the soft mask ``M`` of shape
+        ``(B, C, H, W)``, values in ``(0, 1)``. Emits ``M`` to :mod:`attnlib.record` on every
+        call (its mean over channels is the spatial picture).
 
     Args:
         channels: ``C``.
@@ -82,7 +85,9 @@ class ResidualAttention(nn.Module):
         residual_learning: output ``(1 + M) * T`` (True, the paper) or ``M * T`` (False).
 
     Raises:
-        ValueError: if ``channels`` or ``depth`` is below 1, or ``p``, ``t``, ``r`` are negative.
+        ValueError: if ``channels`` or ``depth`` is below 1, or ``p``, ``t``, ``r`` are negative;
+            on a call, if ``x`` is not 4-D, does not have ``C`` channels, or is not floating point
+            (an integer or uint8 image: convert it with ``.float()``).
     """
 
     def __init__(
@@ -114,14 +119,7 @@ class ResidualAttention(nn.Module):
         self.post = _units(channels, p)
 
     def mask(self, x: Tensor) -> Tensor:
-        """The soft mask branch on (pre-processed) features.
-
-        Args:
-            x: ``(B, C, H, W)``.
-
-        Returns:
-            ``(B, C, H, W)`` values in ``(0, 1)``.
-        """
+        """(B, C, H, W) -> (B, C, H, W): the soft mask branch on (pre-processed) features, in ``(0, 1)``."""
         sizes, skips = [], []
         h = x
         for level in range(self.depth):  # bottom-up
@@ -138,17 +136,7 @@ class ResidualAttention(nn.Module):
         return self.mask_head(h)  # (B, C, H, W)
 
     def forward(self, x: Tensor) -> Tensor:
-        """``post((1 + M) * T)`` of the pre-processed input.
-
-        Args:
-            x: ``(B, C, H, W)``.
-
-        Returns:
-            ``(B, C, H, W)``.
-
-        Raises:
-            ValueError: if ``x`` is not 4-D or does not have ``C`` channels.
-        """
+        """(B, C, H, W) -> (B, C, H, W): ``post((1 + M) * T)`` of the pre-processed input."""
         check_feature_map(x, "x", self.channels)
         x = self.pre(x)  # (B, C, H, W)
         trunk = self.trunk(x)  # (B, C, H, W)

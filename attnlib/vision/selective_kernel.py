@@ -33,8 +33,11 @@ __all__ = ["SelectiveKernel", "SK"]
 class SelectiveKernel(nn.Module):
     """Selective Kernel convolution (Li et al., 2019), shape-preserving.
 
-    Emits the branch weights ``a`` of shape ``(B, M, C, 1, 1)`` (a softmax over the ``M``
-    axis, so they sum to one for each channel) to :mod:`attnlib.record` on every call.
+    Shapes:
+        ``x`` ``(B, C, H, W)`` -> ``V = sum_m a_m * U_m`` ``(B, C, H, W)``, from the branch
+        outputs ``U`` ``(B, M, C, H, W)`` and the branch weights ``a`` ``(B, M, C, 1, 1)``, a
+        softmax over the ``M`` axis, so they sum to one for each channel (:meth:`branch_weights`
+        returns both). Emits ``a`` to :mod:`attnlib.record` on every call.
 
     Args:
         channels: ``C``, input and output channels.
@@ -46,7 +49,9 @@ class SelectiveKernel(nn.Module):
         min_hidden: ``L``, the smallest size of ``z`` (32 in the paper).
 
     Raises:
-        ValueError: for a non-positive size, or ``channels`` not divisible by ``groups``.
+        ValueError: for a non-positive size, or ``channels`` not divisible by ``groups``; on a
+            call, if ``x`` is not 4-D, does not have ``C`` channels, or is not floating point
+            (an integer or uint8 image: convert it with ``.float()``).
 
     Note:
         The fuse step applies batch normalisation to a ``(B, d)`` vector, which, like any
@@ -86,15 +91,7 @@ class SelectiveKernel(nn.Module):
         self.select = nn.Linear(self.hidden, branches * channels)  # the M maps A_m, stacked
 
     def branch_weights(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        """The branch outputs and the per-channel weights over them.
-
-        Args:
-            x: ``(B, C, H, W)`` feature map.
-
-        Returns:
-            ``(U, a)``: the branch outputs ``(B, M, C, H, W)`` and the weights
-            ``(B, M, C, 1, 1)``, a softmax over ``M``.
-        """
+        """(B, C, H, W) -> ``(U, a)``: branch outputs (B, M, C, H, W), their weights (B, M, C, 1, 1)."""
         check_feature_map(x, "x", self.channels)
         B, C = x.shape[:2]
         M = self.num_branches
@@ -106,17 +103,7 @@ class SelectiveKernel(nn.Module):
         return u, a
 
     def forward(self, x: Tensor) -> Tensor:
-        """Mix the branches channel by channel.
-
-        Args:
-            x: ``(B, C, H, W)`` feature map.
-
-        Returns:
-            ``(B, C, H, W)``: ``V = sum_m a_m * U_m``.
-
-        Raises:
-            ValueError: if ``x`` is not 4-D or does not have ``C`` channels.
-        """
+        """(B, C, H, W) -> (B, C, H, W): ``V = sum_m a_m * U_m``, the branches mixed channel by channel."""
         u, a = self.branch_weights(x)  # (B, M, C, H, W), (B, M, C, 1, 1)
         emit(self, a)
         return (a * u).sum(dim=1)  # (B, C, H, W)

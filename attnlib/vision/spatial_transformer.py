@@ -42,10 +42,10 @@ Size = Union[int, Sequence[int]]
 
 
 def _pair(size: Size, name: str) -> tuple[int, int]:
-    pair = (int(size), int(size)) if isinstance(size, int) else tuple(int(s) for s in size)
-    if len(pair) != 2 or min(pair) < 1:
+    values = [int(size), int(size)] if isinstance(size, int) else [int(s) for s in size]
+    if len(values) != 2 or min(values) < 1:
         raise ValueError(f"{name} must be a positive int or (H, W); got {size!r}")
-    return pair  # type: ignore[return-value]
+    return values[0], values[1]
 
 
 def affine_transform(x: Tensor, theta: Tensor, output_size: Optional[Size] = None) -> Tensor:
@@ -115,7 +115,12 @@ class SpatialTransformer(nn.Module):
             still added, identity-initialised).
 
     Shapes:
-        input ``(B, C, H, W)`` -> output ``(B, C, H', W')``.  Emits ``theta`` ``(B, 2, 3)``.
+        input ``(B, C, H, W)`` -> output ``(B, C, H', W')``; ``theta`` ``(B, 2, 3)``
+        (:meth:`theta` computes it).  Emits ``theta`` to :mod:`attnlib.record` on every call.
+
+    Raises:
+        ValueError: if ``in_channels`` is below 1 or a size is not a positive int or pair; on a
+            call, if ``x`` is not 4-D or its shape is not ``(B, in_channels, *input_size)``.
     """
 
     def __init__(
@@ -156,12 +161,12 @@ class SpatialTransformer(nn.Module):
             self.regressor.bias.copy_(torch.tensor([1.0, 0.0, 0.0, 0.0, 1.0, 0.0]))
 
     def theta(self, x: Tensor) -> Tensor:
-        """``(B, 2, 3)`` affine parameters for the input ``x`` ``(B, C, H, W)``."""
+        """(B, C, H, W) -> (B, 2, 3): the affine parameters for ``x``."""
         self._check(x)
         return self.regressor(self.localisation(x)).view(-1, 2, 3)  # (B, 2, 3)
 
     def forward(self, x: Tensor) -> Tensor:
-        """Resample ``x`` ``(B, C, H, W)`` where the localisation network looks: ``(B, C, H', W')``."""
+        """(B, C, H, W) -> (B, C, H', W'): ``x`` resampled where the localisation network looks."""
         theta = self.theta(x)  # (B, 2, 3)
         emit(self, theta)
         return affine_transform(x, theta, self.output_size)  # (B, C, H', W')
@@ -198,6 +203,13 @@ class STCNN(nn.Module):
     Shapes:
         input ``(B, C, S, S)`` -> logits ``(B, classes)``.  The transformer (``.transformer``,
         or ``None``) emits its ``theta`` ``(B, 2, 3)``.
+
+    Args:
+        config: the architecture; default :class:`STCNNConfig`.
+
+    Raises:
+        ValueError: on a call, if ``x`` is not 4-D (or, with a transformer, not of shape
+            ``(B, in_channels, input_size, input_size)``).
     """
 
     def __init__(self, config: STCNNConfig = STCNNConfig()) -> None:
@@ -221,10 +233,10 @@ class STCNN(nn.Module):
         self.head = nn.Sequential(nn.Linear(features, config.hidden), nn.ReLU(), nn.Linear(config.hidden, config.classes))
 
     def rectify(self, x: Tensor) -> Tensor:
-        """What the classifier sees: the transformer's output ``(B, C, S', S')`` (or ``x``)."""
+        """(B, C, S, S) -> (B, C, S', S'): what the classifier sees, the transformer's output (or ``x``)."""
         check_rank(x, "x", 4, "(B, C, H, W)")
         return x if self.transformer is None else self.transformer(x)
 
     def forward(self, x: Tensor) -> Tensor:
-        """Logits ``(B, classes)`` for images ``x`` ``(B, C, S, S)``."""
+        """(B, C, S, S) -> (B, classes): class logits."""
         return self.head(self.features(self.rectify(x)))  # (B, classes)

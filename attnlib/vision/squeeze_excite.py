@@ -28,8 +28,10 @@ __all__ = ["SqueezeExcite", "SE"]
 class SqueezeExcite(nn.Module):
     """Squeeze-and-Excitation block (Hu et al., 2018).
 
-    Emits the channel gates ``g`` of shape ``(B, C, 1, 1)``, values in ``(0, 1)``, to
-    :mod:`attnlib.record` on every call.
+    Shapes:
+        ``x`` ``(B, C, H, W)`` -> ``x * g`` ``(B, C, H, W)``, with channel gates ``g`` of shape
+        ``(B, C, 1, 1)``, values in ``(0, 1)`` (:meth:`gates` computes them without applying
+        them). Emits ``g`` to :mod:`attnlib.record` on every call.
 
     Args:
         channels: ``C``, the number of channels of the input.
@@ -38,7 +40,8 @@ class SqueezeExcite(nn.Module):
 
     Raises:
         ValueError: if ``channels`` or ``reduction`` is not positive, or ``channels`` is
-            not divisible by ``reduction``.
+            not divisible by ``reduction``; on a call, if ``x`` is not 4-D, does not have ``C``
+            channels, or is not floating point (an integer or uint8 image: convert it with ``.float()``).
     """
 
     def __init__(self, channels: int, reduction: int = 16) -> None:
@@ -51,14 +54,7 @@ class SqueezeExcite(nn.Module):
         self.fc2 = nn.Linear(hidden, channels)  # W2: excite C/r -> C
 
     def gates(self, x: Tensor) -> Tensor:
-        """The channel gates ``g`` for ``x`` without applying them.
-
-        Args:
-            x: ``(B, C, H, W)`` feature map.
-
-        Returns:
-            ``(B, C, 1, 1)`` gates in ``(0, 1)``.
-        """
+        """(B, C, H, W) -> (B, C, 1, 1): the channel gates ``g`` of ``x``, in ``(0, 1)``, not applied."""
         check_feature_map(x, "x", self.channels)
         B, C = x.shape[:2]
         s = x.mean(dim=(2, 3))  # (B, C) squeeze: global average pool
@@ -67,17 +63,7 @@ class SqueezeExcite(nn.Module):
         return g.view(B, C, 1, 1)  # (B, C, 1, 1)
 
     def forward(self, x: Tensor) -> Tensor:
-        """Rescale each channel of ``x`` by its gate.
-
-        Args:
-            x: ``(B, C, H, W)`` feature map.
-
-        Returns:
-            ``(B, C, H, W)``: ``x * g``.
-
-        Raises:
-            ValueError: if ``x`` is not 4-D or does not have ``C`` channels.
-        """
+        """(B, C, H, W) -> (B, C, H, W): ``x * g``, each channel rescaled by its gate."""
         g = self.gates(x)  # (B, C, 1, 1)
         emit(self, g)
         return x * g  # (B, C, H, W)
