@@ -14,6 +14,7 @@ first use and reinstalled only when requirements.txt or pyproject.toml change.
 `ATTNLIB_DATA` (the folder attnlib's loaders look in before downloading) is passed
 through unchanged; CI points it at the shared offline copies of the data sets.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -69,10 +70,7 @@ def ensure_env() -> Path:
 
 
 def chapter_notebooks() -> list[Path]:
-    return sorted(
-        p for p in BOOK.rglob("*.ipynb")
-        if ".ipynb_checkpoints" not in p.parts and "_build" not in p.parts
-    )
+    return sorted(p for p in BOOK.rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts and "_build" not in p.parts)
 
 
 def cmd_book(args: argparse.Namespace) -> None:
@@ -112,12 +110,22 @@ def cmd_check_pages(args: argparse.Namespace) -> None:
 def cmd_test(args: argparse.Namespace) -> None:
     python = ensure_env()
     start = time.perf_counter()
-    run([
-        python, "-m", "pytest", "tests", *[str(p.relative_to(ROOT)) for p in chapter_notebooks()],
-        "--nbval", "--nbval-current-env", f"--nbval-sanitize-with={SANITIZE.relative_to(ROOT)}",
-        f"--nbval-cell-timeout={CELL_TIMEOUT_S}", "--durations=15", f"--junitxml={REPORT.relative_to(ROOT)}",
-        *args.pytest_args,
-    ])
+    run(
+        [
+            python,
+            "-m",
+            "pytest",
+            "tests",
+            *[str(p.relative_to(ROOT)) for p in chapter_notebooks()],
+            "--nbval",
+            "--nbval-current-env",
+            f"--nbval-sanitize-with={SANITIZE.relative_to(ROOT)}",
+            f"--nbval-cell-timeout={CELL_TIMEOUT_S}",
+            "--durations=15",
+            f"--junitxml={REPORT.relative_to(ROOT)}",
+            *args.pytest_args,
+        ]
+    )
     print(f"all tests passed in {time.perf_counter() - start:.1f} s")
     print_chapter_times(REPORT)
 
@@ -155,7 +163,8 @@ def clean_outputs(path: Path) -> None:
         if cell["cell_type"] == "code":
             cell.get("metadata", {}).pop("execution", None)
             cell["outputs"] = [
-                out for out in cell["outputs"]
+                out
+                for out in cell["outputs"]
                 if not (WIDGET_MIME in out.get("data", {}) and "text/html" not in out["data"])
             ]
     path.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
@@ -166,10 +175,18 @@ def cmd_execute(args: argparse.Namespace) -> None:
     targets = [Path(p).resolve() for p in args.notebooks] or chapter_notebooks()
     for path in targets:
         start = time.perf_counter()
-        run([
-            python, "-m", "jupyter", "execute", "--inplace", f"--timeout={CELL_TIMEOUT_S}",
-            "--kernel_name=python3", path,
-        ])
+        run(
+            [
+                python,
+                "-m",
+                "jupyter",
+                "execute",
+                "--inplace",
+                f"--timeout={CELL_TIMEOUT_S}",
+                "--kernel_name=python3",
+                path,
+            ]
+        )
         clean_outputs(path)
         print(f"executed {path.relative_to(ROOT)} in {time.perf_counter() - start:.1f} s", flush=True)
 

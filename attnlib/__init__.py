@@ -25,6 +25,7 @@ each name lives in the module that documents it:
   static fallback.  Import them explicitly (``from attnlib import viz``): they load
   matplotlib and ipywidgets, which a model that only *uses* attnlib does not need.
 """
+
 from __future__ import annotations
 
 from . import data, functional, masks

@@ -4,6 +4,7 @@ Every check raises ``ValueError`` with a message that names the argument, what w
 expected and what was received, e.g. ``q must have at least 2 dimensions (..., L, E);
 got shape (5,)``.  Private: the public functions document which errors they raise.
 """
+
 from __future__ import annotations
 
 from typing import Sequence
@@ -26,17 +27,13 @@ def check_tensor(x: object, name: str) -> Tensor:
 def check_min_rank(x: Tensor, name: str, rank: int, layout: str) -> None:
     check_tensor(x, name)
     if x.dim() < rank:
-        raise ValueError(
-            f"{name} must have at least {rank} dimensions {layout}; got shape {shape_str(x.shape)}"
-        )
+        raise ValueError(f"{name} must have at least {rank} dimensions {layout}; got shape {shape_str(x.shape)}")
 
 
 def check_rank(x: Tensor, name: str, rank: int, layout: str) -> None:
     check_tensor(x, name)
     if x.dim() != rank:
-        raise ValueError(
-            f"{name} must have exactly {rank} dimensions {layout}; got shape {shape_str(x.shape)}"
-        )
+        raise ValueError(f"{name} must have exactly {rank} dimensions {layout}; got shape {shape_str(x.shape)}")
 
 
 def check_feature_map(x: Tensor, name: str, channels: int | None = None) -> None:

@@ -8,6 +8,7 @@ For queries ``q``, keys ``k`` and values ``v``::
 Every mechanism in the first half of the course is this recipe with a different
 ``score``: see :mod:`attnlib.scoring`.
 """
+
 from __future__ import annotations
 
 from typing import Optional, Union

@@ -24,6 +24,7 @@ is ``True`` where a query may attend; a float mask is added to the scores; a row
 are all blocked gets zero weights (and a zero output), never NaN.  :func:`lengths_to_mask`
 and :func:`causal_mask` are re-exported here from there.
 """
+
 from __future__ import annotations
 
 from typing import Optional
@@ -48,10 +49,12 @@ from .masks import (
     blocked_rows,
     causal_mask,
     check_mask,
-    lengths_to_mask as lengths_to_mask,  # documented in attnlib.masks, importable from here too
     resolve_scale,
     safe_softmax,
     work_dtype,
+)
+from .masks import (
+    lengths_to_mask as lengths_to_mask,  # documented in attnlib.masks, importable from here too
 )
 
 __all__ = [
@@ -63,7 +66,6 @@ __all__ = [
     "concat_score",
     "scaled_dot_product_attention",
 ]
-
 
 
 # ----------------------------------------------------------------------------- softmax

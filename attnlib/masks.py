@@ -28,6 +28,7 @@ What is here
 * two numeric defaults every attention function shares: :func:`work_dtype` (float16 and
   bfloat16 scores are computed in float32) and :func:`resolve_scale` (``1 / sqrt(E)``).
 """
+
 from __future__ import annotations
 
 import math
@@ -116,8 +117,9 @@ def causal_mask(
     """
     key_len = query_len if key_len is None else key_len
     if min(query_len, key_len, offset) < 0:
-        raise ValueError(f"lengths and offset must be >= 0; got query_len={query_len}, key_len={key_len}, "
-                         f"offset={offset}")
+        raise ValueError(
+            f"lengths and offset must be >= 0; got query_len={query_len}, key_len={key_len}, offset={offset}"
+        )
     query_pos = torch.arange(offset, offset + query_len, device=device)  # (L,)
     return torch.arange(key_len, device=device)[None, :] <= query_pos[:, None]  # (L, S)
 

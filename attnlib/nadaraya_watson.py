@@ -16,6 +16,7 @@ Kernels here take the *squared* scaled distance ``u2 = ||x - x_i||^2 / h^2`` and
 :mod:`attnlib.functional` does the normalising and a query with no training point in range
 gets zero weights rather than NaN).
 """
+
 from __future__ import annotations
 
 import math
@@ -178,4 +179,5 @@ class NadarayaWatson(nn.Module):
 
     def extra_repr(self) -> str:
         kind = "learnable" if isinstance(self.log_bandwidth, nn.Parameter) else "fixed"
-        return f"bandwidth={self.bandwidth.item():.4g} ({kind}), kernel={getattr(self.log_kernel, '__name__', self.log_kernel)}"
+        kernel = getattr(self.log_kernel, "__name__", self.log_kernel)
+        return f"bandwidth={self.bandwidth.item():.4g} ({kind}), kernel={kernel}"

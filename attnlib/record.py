@@ -22,6 +22,7 @@ recorder is listening.
 Writing a new attention module: compute the weights, call ``emit(self, weights)``, and
 document the shape of what you emit.  That is the whole protocol.
 """
+
 from __future__ import annotations
 
 import contextvars

@@ -19,6 +19,7 @@ of :mod:`attnlib.data.scenes` use.  Everything is a plain function of the image.
 For *top-down* attention, :func:`location_keys` describes every grid cell by its four
 feature strengths: keys that a query such as "red and vertical" can be scored against.
 """
+
 from __future__ import annotations
 
 import torch

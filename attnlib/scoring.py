@@ -17,6 +17,7 @@ module               score                          parameters         paper
 
 Parameters are initialised like :class:`torch.nn.Linear` (uniform in ``±1/sqrt(fan_in)``).
 """
+
 from __future__ import annotations
 
 from typing import Optional

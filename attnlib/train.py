@@ -3,6 +3,7 @@
 Deliberately plain: :func:`fit` runs ``loss_fn(model, batch)``, backpropagates and steps
 the optimiser, nothing more, so a chapter can show the loop it is using in one screen.
 """
+
 from __future__ import annotations
 
 import os
@@ -17,7 +18,16 @@ from torch import Tensor, nn
 
 from ._checks import shape_str
 
-__all__ = ["seed_everything", "default_device", "progress", "minibatches", "History", "fit", "train_classifier", "accuracy"]
+__all__ = [
+    "seed_everything",
+    "default_device",
+    "progress",
+    "minibatches",
+    "History",
+    "fit",
+    "train_classifier",
+    "accuracy",
+]
 
 DEVICE_ENV_VAR = "ATTNLIB_DEVICE"
 
@@ -252,11 +262,14 @@ def train_classifier(
 
 
 @torch.no_grad()
-def accuracy(model: nn.Module, x: Tensor, y: Tensor, *, batch_size: int = 500,
-             device: Optional[Union[str, torch.device]] = None) -> float:
+def accuracy(
+    model: nn.Module, x: Tensor, y: Tensor, *, batch_size: int = 500, device: Optional[Union[str, torch.device]] = None
+) -> float:
     """Share of ``x`` ``(N, ...)`` whose argmax logit equals the label ``y`` ``(N,)``, in eval mode."""
     device = torch.device(device) if device is not None else next(model.parameters()).device
     model.eval()
-    correct = sum((model(xb.to(device)).argmax(-1).cpu() == yb).sum().item()
-                  for xb, yb in minibatches(x, y, batch_size=batch_size, shuffle=False))
+    correct = sum(
+        (model(xb.to(device)).argmax(-1).cpu() == yb).sum().item()
+        for xb, yb in minibatches(x, y, batch_size=batch_size, shuffle=False)
+    )
     return correct / len(y)

@@ -4,6 +4,7 @@ Every function takes tensors or arrays (detached and moved to the CPU for you), 
 given matplotlib ``Axes`` or a new one, labels both axes and returns what it drew on.
 Models never plot; chapters call these.
 """
+
 from __future__ import annotations
 
 from typing import Optional, Sequence, Union
@@ -87,8 +88,15 @@ def heatmap(
     if annotate:
         threshold = (np.nanmax(m) + np.nanmin(m)) / 2
         for (i, j), value in np.ndenumerate(m):
-            ax.text(j, i, fmt.format(value), ha="center", va="center", fontsize=8,
-                    color="white" if value > threshold else "black")
+            ax.text(
+                j,
+                i,
+                fmt.format(value),
+                ha="center",
+                va="center",
+                fontsize=8,
+                color="white" if value > threshold else "black",
+            )
     if colorbar:
         ax.figure.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
     return ax
@@ -120,14 +128,22 @@ def heatmaps(
         raise ValueError(f"matrices must have shape (R, C, L, S); got {shape_str(grid.shape)}")
     rows, cols = grid.shape[:2]
     vmax = float(np.nanmax(grid)) if vmax is None else vmax
-    fig, axes = plt.subplots(rows, cols, figsize=(panel_size * cols + 0.8, panel_size * rows),
-                             sharex=True, sharey=True, squeeze=False, constrained_layout=True)
+    fig, axes = plt.subplots(
+        rows,
+        cols,
+        figsize=(panel_size * cols + 0.8, panel_size * rows),
+        sharex=True,
+        sharey=True,
+        squeeze=False,
+        constrained_layout=True,
+    )
     images = []
     for r in range(rows):
         for c in range(cols):
             ax = axes[r, c]
-            images.append(ax.imshow(grid[r, c], cmap=cmap, vmin=vmin, vmax=vmax, aspect="auto",
-                                    interpolation="nearest"))
+            images.append(
+                ax.imshow(grid[r, c], cmap=cmap, vmin=vmin, vmax=vmax, aspect="auto", interpolation="nearest")
+            )
             if r == rows - 1:
                 ax.set_xlabel(xlabel)
             if c == 0:
@@ -246,8 +262,10 @@ def plot_bleu_by_length(
     buckets = [row["bucket"] for row in first]
     for name, report_rows in rows.items():
         if [row["bucket"] for row in report_rows] != buckets:
-            raise ValueError(f"report {name!r} has buckets {[row['bucket'] for row in report_rows]}, "
-                             f"but {first_name!r} has {buckets}: expected the same buckets for every model")
+            raise ValueError(
+                f"report {name!r} has buckets {[row['bucket'] for row in report_rows]}, "
+                f"but {first_name!r} has {buckets}: expected the same buckets for every model"
+            )
     if ax is None:
         _, ax = plt.subplots(figsize=(7, 3.6))
     for name, report_rows in rows.items():

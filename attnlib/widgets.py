@@ -25,6 +25,7 @@ Example::
 By default the fallback sweeps the first control over its range while the others keep
 their initial values; pass ``frames`` (a list of ``{name: value}`` dicts) to choose.
 """
+
 from __future__ import annotations
 
 import re

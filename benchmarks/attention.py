@@ -30,6 +30,7 @@ Run from the repository root (a few minutes on a 2-core CPU)::
     .venv/bin/python benchmarks/attention.py --quick         # N = 256 ... 2048
     .venv/bin/python benchmarks/attention.py --save          # also attnlib/results/attention_benchmark.json
 """
+
 from __future__ import annotations
 
 import argparse
@@ -76,7 +77,9 @@ def method_fn(name: str, chunk: int) -> Callable[..., torch.Tensor]:
 
 def inputs(n: int, args: argparse.Namespace, device: torch.device) -> tuple[torch.Tensor, ...]:
     g = torch.Generator().manual_seed(n)
-    return tuple(torch.randn(args.batch, args.heads, n, args.dim, generator=g).to(device) for _ in range(3))  # (B, H, N, d)
+    return tuple(
+        torch.randn(args.batch, args.heads, n, args.dim, generator=g).to(device) for _ in range(3)
+    )  # (B, H, N, d)
 
 
 def time_call(fn: Callable[[], Any], device: torch.device, min_time: float, max_repeats: int) -> float:
@@ -111,9 +114,27 @@ def measure_cpu_worker(method: str, n: int, args: argparse.Namespace) -> dict[st
 
 
 def measure_cpu(method: str, n: int, args: argparse.Namespace) -> dict[str, float]:
-    cmd = [sys.executable, __file__, "--worker", method, str(n), "--batch", str(args.batch), "--heads",
-           str(args.heads), "--dim", str(args.dim), "--chunk", str(args.chunk), "--threads", str(args.threads),
-           "--min-time", str(args.min_time), "--max-repeats", str(args.max_repeats)]
+    cmd = [
+        sys.executable,
+        __file__,
+        "--worker",
+        method,
+        str(n),
+        "--batch",
+        str(args.batch),
+        "--heads",
+        str(args.heads),
+        "--dim",
+        str(args.dim),
+        "--chunk",
+        str(args.chunk),
+        "--threads",
+        str(args.threads),
+        "--min-time",
+        str(args.min_time),
+        "--max-repeats",
+        str(args.max_repeats),
+    ]
     env = {**os.environ, "OMP_NUM_THREADS": str(args.threads)}
     done = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
     if done.returncode != 0:
@@ -145,17 +166,23 @@ def run(device: torch.device, sizes: tuple[int, ...], args: argparse.Namespace) 
         for method in METHODS:
             measure = measure_cuda if device.type == "cuda" else measure_cpu
             row[method] = measure(method, n, args)
-            print(f"  {device.type} N={n:5d} {method:8s} {row[method]['time_s'] * 1e3:9.2f} ms "
-                  f"{row[method]['peak_bytes'] / 2**20:9.1f} MiB", file=sys.stderr, flush=True)
+            print(
+                f"  {device.type} N={n:5d} {method:8s} {row[method]['time_s'] * 1e3:9.2f} ms "
+                f"{row[method]['peak_bytes'] / 2**20:9.1f} MiB",
+                file=sys.stderr,
+                flush=True,
+            )
         rows.append(row)
     return rows
 
 
 def table(rows: list[dict[str, Any]]) -> str:
     """Absolute numbers, then ratios against SDPA and chunked against naive."""
-    head = (f"{'N':>6} | {'time ms: naive':>14} {'chunked':>8} {'sdpa':>8} | {'peak MiB: naive':>15} {'chunked':>8} "
-            f"{'sdpa':>7} | {'time/sdpa: naive':>16} {'chunked':>8} | {'mem/sdpa: naive':>15} {'chunked':>8} | "
-            f"{'chunked/naive: time':>19} {'mem':>6}")
+    head = (
+        f"{'N':>6} | {'time ms: naive':>14} {'chunked':>8} {'sdpa':>8} | {'peak MiB: naive':>15} {'chunked':>8} "
+        f"{'sdpa':>7} | {'time/sdpa: naive':>16} {'chunked':>8} | {'mem/sdpa: naive':>15} {'chunked':>8} | "
+        f"{'chunked/naive: time':>19} {'mem':>6}"
+    )
     lines = [head, "-" * len(head)]
     mib = lambda r, m: r[m]["peak_bytes"] / 2**20  # noqa: E731
     ms = lambda r, m: r[m]["time_s"] * 1e3  # noqa: E731
@@ -181,12 +208,16 @@ def targets(rows: list[dict[str, Any]]) -> list[str]:
     if 4096 in by_n:
         r = by_n[4096]
         frac = r["chunked"]["peak_bytes"] / max(r["naive"]["peak_bytes"], 1)
-        out.append(f"memory at N=4096: chunked / naive = {frac:.3f} (target <= 0.1): {'met' if frac <= 0.1 else 'NOT met'}")
+        out.append(
+            f"memory at N=4096: chunked / naive = {frac:.3f} (target <= 0.1): {'met' if frac <= 0.1 else 'NOT met'}"
+        )
     large = [r for r in rows if r["N"] >= 1024]
     if large:
         slower = [r["N"] for r in large if r["chunked"]["time_s"] >= r["naive"]["time_s"]]
-        out.append("time from N=1024 on: chunked faster than naive "
-                   + ("at every N: met" if not slower else f"except at N={slower}: NOT met"))
+        out.append(
+            "time from N=1024 on: chunked faster than naive "
+            + ("at every N: met" if not slower else f"except at N={slower}: NOT met")
+        )
     return out
 
 
@@ -201,13 +232,17 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=torch.get_num_threads(), help="torch CPU threads")
     p.add_argument("--min-time", type=float, default=0.5, help="seconds of repeated calls per timing")
     p.add_argument("--max-repeats", type=int, default=20)
-    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
-                   help="auto: CPU, and CUDA as well when available")
+    p.add_argument(
+        "--device", choices=("auto", "cpu", "cuda"), default="auto", help="auto: CPU, and CUDA as well when available"
+    )
     p.add_argument("--json", type=Path, help="write the results to this JSON file")
     p.add_argument("--save", action="store_true", help="write attnlib/results/attention_benchmark.json")
     p.add_argument("--worker", nargs=2, metavar=("METHOD", "N"), help=argparse.SUPPRESS)
-    p.add_argument("--allow-dirty", action="store_true",
-                  help="run from a tree with uncommitted changes (the result is marked git_dirty)")
+    p.add_argument(
+        "--allow-dirty",
+        action="store_true",
+        help="run from a tree with uncommitted changes (the result is marked git_dirty)",
+    )
     args = p.parse_args()
     if args.save:
         require_clean_tree(args.allow_dirty)  # the saved result must name a commit holding this code
@@ -221,13 +256,22 @@ def main() -> None:
     devices = [torch.device("cpu")] if args.device in ("auto", "cpu") else []
     if args.device == "cuda" or (args.device == "auto" and torch.cuda.is_available()):
         devices.append(torch.device("cuda"))
-    config = {"batch": args.batch, "heads": args.heads, "dim": args.dim, "chunk": args.chunk,
-              "threads": args.threads, "dtype": "float32", "sizes": list(sizes),
-              "load_average_before": list(os.getloadavg())}  # other jobs on the machine slow the timings
+    config = {
+        "batch": args.batch,
+        "heads": args.heads,
+        "dim": args.dim,
+        "chunk": args.chunk,
+        "threads": args.threads,
+        "dtype": "float32",
+        "sizes": list(sizes),
+        "load_average_before": list(os.getloadavg()),
+    }  # other jobs on the machine slow the timings
     results: dict[str, Any] = {"config": config, "devices": {}}
-    print(f"attention (B={args.batch}, H={args.heads}, N, d={args.dim}) float32, non-causal; "
-          f"chunk={args.chunk}; torch {torch.__version__}, {args.threads} CPU thread(s); "
-          f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
+    print(
+        f"attention (B={args.batch}, H={args.heads}, N, d={args.dim}) float32, non-causal; "
+        f"chunk={args.chunk}; torch {torch.__version__}, {args.threads} CPU thread(s); "
+        f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores"
+    )
     for device in devices:
         rows = run(device, sizes, args)
         config["load_average_after"] = list(os.getloadavg())

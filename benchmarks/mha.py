@@ -8,6 +8,7 @@ when present.
 
     .venv/bin/python benchmarks/mha.py [--repeats 30] [--threads N]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -55,11 +56,11 @@ def run(device: torch.device, repeats: int) -> list[tuple]:
                 ours.train(mode == "train")
                 grad = torch.enable_grad() if mode == "train" else torch.no_grad()
 
-                def f_ours(q=q, kv=kv, grad=grad):
+                def f_ours(q=q, kv=kv, grad=grad, ours=ours):
                     with grad:
                         return ours(q, kv, kv)[0]
 
-                def f_theirs(q=q, kv=kv, grad=grad):
+                def f_theirs(q=q, kv=kv, grad=grad, theirs=theirs):
                     with grad:
                         return theirs(q, kv, kv, need_weights=False)[0]
 
@@ -80,8 +81,10 @@ def main() -> None:
     print(f"{'device':6} {'size':24} {'kind':6} {'mode':6} {'attnlib ms':>11} {'torch ms':>9} {'ratio':>6}")
     for device in devices:
         for dev, size, kind, mode, t_ours, t_theirs in run(device, args.repeats):
-            print(f"{dev:6} {size:24} {kind:6} {mode:6} {1e3 * t_ours:11.3f} {1e3 * t_theirs:9.3f} "
-                  f"{t_ours / t_theirs:6.2f}")
+            print(
+                f"{dev:6} {size:24} {kind:6} {mode:6} {1e3 * t_ours:11.3f} {1e3 * t_theirs:9.3f} "
+                f"{t_ours / t_theirs:6.2f}"
+            )
 
 
 if __name__ == "__main__":

@@ -25,6 +25,7 @@ Deviations from the paper, recorded in the JSON: Adam with a cosine learning-rat
 instead of the paper's plain stochastic gradient descent; a fixed location standard
 deviation chosen by us (the paper gives none); no validation-based early stopping.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -51,7 +52,9 @@ TASKS = {
 TEST_SEED = 12345  # placement seed of the fixed 60x60 test sets
 
 
-def make_batches(task: str, split: str, limit: int | None, seed: int) -> tuple[Callable[[torch.Tensor, int], torch.Tensor], torch.Tensor]:
+def make_batches(
+    task: str, split: str, limit: int | None, seed: int
+) -> tuple[Callable[[torch.Tensor, int], torch.Tensor], torch.Tensor]:
     """``(images_for(indices, epoch), labels)`` for a task and split; images (n, 1, H, W) in [0, 1]."""
     digits, labels = load_mnist(split)
     if limit is not None:
@@ -69,8 +72,15 @@ def make_batches(task: str, split: str, limit: int | None, seed: int) -> tuple[C
 
 
 @torch.no_grad()
-def evaluate(model: RecurrentAttentionModel, images_for: Callable, labels: torch.Tensor, device: torch.device,
-             mc_samples: int, batch_size: int = 500, num_glimpses: int | None = None) -> dict[str, float]:
+def evaluate(
+    model: RecurrentAttentionModel,
+    images_for: Callable,
+    labels: torch.Tensor,
+    device: torch.device,
+    mc_samples: int,
+    batch_size: int = 500,
+    num_glimpses: int | None = None,
+) -> dict[str, float]:
     model.eval()
     correct_mean = correct_mc = 0
     for start in range(0, len(labels), batch_size):
@@ -88,8 +98,12 @@ def evaluate(model: RecurrentAttentionModel, images_for: Callable, labels: torch
 
 def run(task: str, glimpses: int, args: argparse.Namespace, device: torch.device) -> dict[str, Any]:
     patch, scales, _, std = TASKS[task]
-    config = RAMConfig(patch_size=patch, num_scales=scales, num_glimpses=glimpses,
-                       location_std=args.std if args.std is not None else std)
+    config = RAMConfig(
+        patch_size=patch,
+        num_scales=scales,
+        num_glimpses=glimpses,
+        location_std=args.std if args.std is not None else std,
+    )
     generator = attnlib.seed_everything(args.seed)
     model = RecurrentAttentionModel(config).to(device)
     train_images, train_labels = make_batches(task, "train", args.train_limit, args.seed)
@@ -97,7 +111,9 @@ def run(task: str, glimpses: int, args: argparse.Namespace, device: torch.device
     steps_per_epoch = math.ceil(len(train_labels) / args.batch_size)
     total_steps = args.epochs * steps_per_epoch
     optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
-    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, total_steps) / total_steps)))
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, total_steps) / total_steps))
+    )
     history = []
     start = time.perf_counter()
     for epoch in range(args.epochs):
@@ -115,11 +131,17 @@ def run(task: str, glimpses: int, args: argparse.Namespace, device: torch.device
         if (epoch + 1) % args.eval_every == 0 or epoch + 1 == args.epochs:
             err = evaluate(model, test_images, test_labels, device, 0)["test_error"]
             history.append({"epoch": epoch + 1, "test_error": err, "seconds": time.perf_counter() - start})
-            print(f"{task} T={glimpses} epoch {epoch + 1}/{args.epochs}: test error {100 * err:.2f} % "
-                  f"({time.perf_counter() - start:.0f} s)", flush=True)
+            print(
+                f"{task} T={glimpses} epoch {epoch + 1}/{args.epochs}: test error {100 * err:.2f} % "
+                f"({time.perf_counter() - start:.0f} s)",
+                flush=True,
+            )
     seconds = time.perf_counter() - start
     final = evaluate(model, test_images, test_labels, device, args.mc_samples)
-    by_glimpses = [evaluate(model, test_images, test_labels, device, 0, num_glimpses=t)["test_error"] for t in range(1, glimpses + 1)]
+    by_glimpses = [
+        evaluate(model, test_images, test_labels, device, 0, num_glimpses=t)["test_error"]
+        for t in range(1, glimpses + 1)
+    ]
     full_size = args.train_limit is None and args.test_limit is None and args.epochs >= 50
     return {
         **final,
@@ -149,14 +171,19 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--std", type=float, default=None, help="location std (default: per task)")
-    parser.add_argument("--train-limit", type=int, default=None, help="use the first N training digits (reduced budget)")
+    parser.add_argument(
+        "--train-limit", type=int, default=None, help="use the first N training digits (reduced budget)"
+    )
     parser.add_argument("--test-limit", type=int, default=None, help="use the first N test digits")
     parser.add_argument("--mc-samples", type=int, default=10, help="sampled paths averaged at test time")
     parser.add_argument("--eval-every", type=int, default=5)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
-    parser.add_argument("--allow-dirty", action="store_true",
-                       help="run from a tree with uncommitted changes (the result is marked git_dirty)")
+    parser.add_argument(
+        "--allow-dirty",
+        action="store_true",
+        help="run from a tree with uncommitted changes (the result is marked git_dirty)",
+    )
     args = parser.parse_args()
     require_clean_tree(args.allow_dirty)  # the saved result must name a commit holding this code
     if args.threads:
@@ -170,8 +197,11 @@ def main() -> None:
             tasks_so_far = result.get("tasks", {})
             tasks_so_far.setdefault(task, {})[str(glimpses)] = entry
             path = save_result("ram", {"tasks": tasks_so_far}, device)
-            print(f"{task} T={glimpses}: test error {100 * entry['test_error']:.2f} % "
-                  f"(Monte Carlo {100 * entry.get('test_error_mc', float('nan')):.2f} %) -> {path}", flush=True)
+            print(
+                f"{task} T={glimpses}: test error {100 * entry['test_error']:.2f} % "
+                f"(Monte Carlo {100 * entry.get('test_error_mc', float('nan')):.2f} %) -> {path}",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

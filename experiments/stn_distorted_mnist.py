@@ -20,6 +20,7 @@ Usage (from the repository root)::
     .venv/bin/python experiments/stn_distorted_mnist.py --quick          # smoke run: prints, saves nothing
     .venv/bin/python experiments/stn_distorted_mnist.py --variants RTS --iterations 20000
 """
+
 from __future__ import annotations
 
 import argparse
@@ -39,8 +40,10 @@ from attnlib.vision.spatial_transformer import STCNN, STCNNConfig  # noqa: E402
 
 NAME = "stn_distorted_mnist"
 #: Table 1 of Jaderberg et al. (2015): test error in percent.
-PAPER = {"CNN": {"R": 1.2, "RTS": 0.8, "P": 1.5, "E": 1.4},
-         "ST-CNN (affine)": {"R": 0.7, "RTS": 0.5, "P": 0.8, "E": 1.2}}
+PAPER = {
+    "CNN": {"R": 1.2, "RTS": 0.8, "P": 1.5, "E": 1.4},
+    "ST-CNN (affine)": {"R": 0.7, "RTS": 0.5, "P": 0.8, "E": 1.2},
+}
 
 
 def parse_args() -> argparse.Namespace:
@@ -52,10 +55,16 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=0, help="seeds the distortions, the weights and the batches")
     p.add_argument("--train-limit", type=int, default=None, help="use only the first N training digits")
     p.add_argument("--test-limit", type=int, default=None, help="use only the first N test digits")
-    p.add_argument("--quick", action="store_true",
-                   help="smoke run (60 iterations of 32, 2048 training and 1000 test digits); prints the table, saves nothing")
-    p.add_argument("--allow-dirty", action="store_true",
-                  help="run from a tree with uncommitted changes (the result is marked git_dirty)")
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="smoke run (60 iterations of 32, 2048 training and 1000 test digits); prints the table, saves nothing",
+    )
+    p.add_argument(
+        "--allow-dirty",
+        action="store_true",
+        help="run from a tree with uncommitted changes (the result is marked git_dirty)",
+    )
     args = p.parse_args()
     require_clean_tree(args.allow_dirty)  # the saved result must name a commit holding this code
     if args.quick:
@@ -110,17 +119,23 @@ def main() -> None:
         size = OUTPUT_SIZE[variant]
         for name, use_st in [("CNN", False), ("ST-CNN (affine)", True)]:
             attnlib.seed_everything(args.seed)
-            config = STCNNConfig(input_size=size, use_transformer=use_st,
-                                 transformer_output=28 if use_st and size != 28 else None)
+            config = STCNNConfig(
+                input_size=size, use_transformer=use_st, transformer_output=28 if use_st and size != 28 else None
+            )
             model = STCNN(config).to(device)
             t0 = time.perf_counter()
             final_loss = train(model, train_x, train_y, args, seed=args.seed)
             error = test_error(model, test_x, test_y)
             table[name][variant] = round(error, 2)
-            details[f"{name} {variant}"] = {"train_loss_last_100": round(final_loss, 4),
-                                            "seconds": round(time.perf_counter() - t0, 1)}
-            print(f"{variant:>4} {name:<16} test error {error:5.2f} %  (paper {PAPER[name][variant]} %)  "
-                  f"{time.perf_counter() - t0:.0f} s", flush=True)
+            details[f"{name} {variant}"] = {
+                "train_loss_last_100": round(final_loss, 4),
+                "seconds": round(time.perf_counter() - t0, 1),
+            }
+            print(
+                f"{variant:>4} {name:<16} test error {error:5.2f} %  (paper {PAPER[name][variant]} %)  "
+                f"{time.perf_counter() - t0:.0f} s",
+                flush=True,
+            )
     print("\nTest error (%)      " + "".join(f"{v:>7}" for v in args.variants))
     for name in table:
         print(f"{'ours  ' + name:<20}" + "".join(f"{table[name][v]:>7.2f}" for v in args.variants))
@@ -128,19 +143,29 @@ def main() -> None:
     if args.quick:
         print("\n--quick is a smoke run: nothing saved.")
         return
-    path = save_result(NAME, {
-        "description": "Test error (%) of a CNN and an ST-CNN (affine) on distorted MNIST, beside Table 1 "
-                       "of Jaderberg et al. (2015).",
-        "variants": args.variants,
-        "ours": table,
-        "paper": PAPER,
-        "config": {"iterations": args.iterations, "batch_size": args.batch_size, "lr": args.lr, "seed": args.seed,
-                   "optimizer": "Adam, lr / 10 after 2/3 and 5/6 of the iterations",
-                   "train_limit": args.train_limit, "test_limit": args.test_limit,
-                   "rts_transformer_output": 28},
-        "details": details,
-        "total_seconds": round(time.perf_counter() - start, 1),
-    }, device=device)
+    path = save_result(
+        NAME,
+        {
+            "description": "Test error (%) of a CNN and an ST-CNN (affine) on distorted MNIST, beside Table 1 "
+            "of Jaderberg et al. (2015).",
+            "variants": args.variants,
+            "ours": table,
+            "paper": PAPER,
+            "config": {
+                "iterations": args.iterations,
+                "batch_size": args.batch_size,
+                "lr": args.lr,
+                "seed": args.seed,
+                "optimizer": "Adam, lr / 10 after 2/3 and 5/6 of the iterations",
+                "train_limit": args.train_limit,
+                "test_limit": args.test_limit,
+                "rts_transformer_output": 28,
+            },
+            "details": details,
+            "total_seconds": round(time.perf_counter() - start, 1),
+        },
+        device=device,
+    )
     print(f"saved {path}")
 
 

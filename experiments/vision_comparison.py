@@ -16,6 +16,7 @@ what it buys a ResNet trained for days. Run from the repository root:
     .venv/bin/python experiments/vision_comparison.py              # writes attnlib/results/vision_comparison.json
     .venv/bin/python experiments/vision_comparison.py --quick      # a smoke test, nothing written
 """
+
 from __future__ import annotations
 
 import argparse
@@ -58,8 +59,9 @@ def train_and_test(name: str | None, data: tuple[torch.Tensor, ...], seed: int, 
     xtr, ytr, xte, yte = data
     generator = attnlib.seed_everything(seed)  # model initialisation and batch order
     model = SmallCNN(name, config=SmallCNNConfig(widths=tuple(args.widths)))
-    attnlib.train_classifier(model, xtr, ytr, steps=args.steps, batch_size=args.batch_size, lr=args.lr,
-                             generator=generator, device="cpu")
+    attnlib.train_classifier(
+        model, xtr, ytr, steps=args.steps, batch_size=args.batch_size, lr=args.lr, generator=generator, device="cpu"
+    )
     return attnlib.accuracy(model, xte, yte, batch_size=1000)
 
 
@@ -84,8 +86,12 @@ def latencies(names: list[str | None], args: argparse.Namespace) -> dict[str, fl
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=DATASETS)
-    parser.add_argument("--modules", nargs="+", default=["none", *ATTENTION_MODULES],
-                        help="'none' and names in attnlib.vision.factory.ATTENTION_MODULES")
+    parser.add_argument(
+        "--modules",
+        nargs="+",
+        default=["none", *ATTENTION_MODULES],
+        help="'none' and names in attnlib.vision.factory.ATTENTION_MODULES",
+    )
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--train-images", type=int, default=8000, help="first N training images")
     parser.add_argument("--test-images", type=int, default=5000, help="first N test images")
@@ -98,8 +104,11 @@ def main() -> None:
     parser.add_argument("--latency-repeats", type=int, default=30)
     parser.add_argument("--quick", action="store_true", help="a smoke test (tiny budget); writes nothing")
     parser.add_argument("--no-save", action="store_true", help="print the results, write nothing")
-    parser.add_argument("--allow-dirty", action="store_true",
-                       help="run from a tree with uncommitted changes (the result is marked git_dirty)")
+    parser.add_argument(
+        "--allow-dirty",
+        action="store_true",
+        help="run from a tree with uncommitted changes (the result is marked git_dirty)",
+    )
     args = parser.parse_args()
     require_clean_tree(args.allow_dirty)  # the saved result must name a commit holding this code
     if args.quick:
@@ -118,8 +127,11 @@ def main() -> None:
             for seed in args.seeds:
                 acc = train_and_test(name, data, seed, args)
                 accuracy[dataset][key].append(acc)
-                print(f"{dataset:>14} {key:>10} seed {seed}: test accuracy {acc:.4f} "
-                      f"({time.perf_counter() - start:.0f} s so far)", flush=True)
+                print(
+                    f"{dataset:>14} {key:>10} seed {seed}: test accuracy {acc:.4f} "
+                    f"({time.perf_counter() - start:.0f} s so far)",
+                    flush=True,
+                )
     latency = latencies(names, args)
     config = SmallCNNConfig(widths=tuple(args.widths))
     params = {str(n).lower(): sum(p.numel() for p in SmallCNN(n, config=config).parameters()) for n in names}
@@ -141,8 +153,8 @@ def main() -> None:
         return
     result: dict[str, Any] = {
         "description": "SmallCNN with one attention module after each stage (or none); same data, optimiser, "
-                       "steps and seeds for every module. Test accuracy per seed, its mean and sample standard "
-                       "deviation, parameters, CPU forward latency.",
+        "steps and seeds for every module. Test accuracy per seed, its mean and sample standard "
+        "deviation, parameters, CPU forward latency.",
         "budget": {
             "train_images": args.train_images,
             "test_images": args.test_images,
@@ -153,14 +165,14 @@ def main() -> None:
             "widths": args.widths,
             "torch_threads": args.threads,
             "latency": f"median of {args.latency_repeats} forward passes of a batch of {args.latency_batch} "
-                       f"28x28 images, eval mode, no grad, {args.threads} thread(s), modules interleaved",
+            f"28x28 images, eval mode, no grad, {args.threads} thread(s), modules interleaved",
             "wall_seconds": round(wall),
             "cpu_seconds": round(cpu),
         },
         "datasets": {
             "fashion_mnist": "Fashion-MNIST, first train/test images of the official splits",
             "rotated_mnist": "MNIST rotated uniformly in [-90, 90] degrees "
-                             "(attnlib.data.distortions, variant R, seed 0)",
+            "(attnlib.data.distortions, variant R, seed 0)",
         },
         "modules": [str(n).lower() for n in names],
         "params": params,

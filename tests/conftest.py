@@ -7,6 +7,7 @@ turns test parameters into a seed that is the same in every process, :func:`rand
 seeded tensor (the vision tests), and ``make_model``/``batch`` build the small seq2seq models
 and batches that the ``test_seq2seq_*`` files share.
 """
+
 from __future__ import annotations
 
 import functools
@@ -30,7 +31,8 @@ def assert_close(actual: Any, expected: Any, atol: float, what: str = "") -> Non
     (B, 1, E) reference would otherwise pass unnoticed.
     """
     assert tuple(actual.shape) == tuple(expected.shape), (
-        f"{what}: shape {tuple(actual.shape)} != expected {tuple(expected.shape)}")
+        f"{what}: shape {tuple(actual.shape)} != expected {tuple(expected.shape)}"
+    )
     assert actual.dtype == expected.dtype, f"{what}: dtype {actual.dtype} != expected {expected.dtype}"
     if actual.numel() == 0:
         return
@@ -86,12 +88,15 @@ def make_model(kind: str, seed: int = 0) -> Any:
         "plain": lambda: PlainDecoder(V_TGT, A, embed_dim=8, hidden_dim=16, readout_dim=8),
         "bahdanau": lambda: BahdanauDecoder(V_TGT, A, embed_dim=8, hidden_dim=16, attention_dim=12, readout_dim=8),
         "dot:global": lambda: LuongDecoder(V_TGT, A, DotScore(), "global", embed_dim=8, hidden_dim=A),
-        "general:local-m": lambda: LuongDecoder(V_TGT, A, BilinearScore(16, A), "local-m", window=2, embed_dim=8,
-                                                hidden_dim=16),
-        "concat:local-p": lambda: LuongDecoder(V_TGT, A, ConcatScore(16, A, 12), "local-p", window=2, embed_dim=8,
-                                               hidden_dim=16),
-        "general:global:no-feed": lambda: LuongDecoder(V_TGT, A, BilinearScore(16, A), "global", input_feeding=False,
-                                                       embed_dim=8, hidden_dim=16),
+        "general:local-m": lambda: LuongDecoder(
+            V_TGT, A, BilinearScore(16, A), "local-m", window=2, embed_dim=8, hidden_dim=16
+        ),
+        "concat:local-p": lambda: LuongDecoder(
+            V_TGT, A, ConcatScore(16, A, 12), "local-p", window=2, embed_dim=8, hidden_dim=16
+        ),
+        "general:global:no-feed": lambda: LuongDecoder(
+            V_TGT, A, BilinearScore(16, A), "global", input_feeding=False, embed_dim=8, hidden_dim=16
+        ),
     }
     return Seq2Seq(encoder, decoders[kind]()).eval()
 

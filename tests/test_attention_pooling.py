@@ -1,4 +1,5 @@
 """attnlib.attention_pooling: AttentionPooling."""
+
 from __future__ import annotations
 
 import pytest

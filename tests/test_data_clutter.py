@@ -1,4 +1,5 @@
 """attnlib.data.clutter: translated and cluttered MNIST."""
+
 from __future__ import annotations
 
 import pytest

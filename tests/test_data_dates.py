@@ -1,4 +1,5 @@
 """attnlib.data.dates: the date-normalisation task."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -11,13 +12,25 @@ from attnlib.data.translation import EOS, UNK
 
 
 def _field_text(example, span):
-    return example.source[span[0]:span[1]]
+    return example.source[span[0] : span[1]]
 
 
 @pytest.mark.parametrize("fmt", DATE_FORMATS)
 def test_every_format_spans_point_at_their_fields(fmt):
-    months = ["january", "february", "march", "april", "may", "june", "july", "august", "september",
-              "october", "november", "december"]
+    months = [
+        "january",
+        "february",
+        "march",
+        "april",
+        "may",
+        "june",
+        "july",
+        "august",
+        "september",
+        "october",
+        "november",
+        "december",
+    ]
     for i in range(40):
         e = date_example(7, i, formats=(fmt,))
         year, month, day = (int(part) for part in e.target.split("-"))
@@ -60,8 +73,9 @@ def test_date_batches_visit_every_example_once_in_a_seeded_order():
     examples = date_examples(10, seed=2)
 
     def sources(seed):
-        batches = list(date_batches(examples, src_vocab, tgt_vocab, batch_size=4,
-                                    generator=torch.Generator().manual_seed(seed)))
+        batches = list(
+            date_batches(examples, src_vocab, tgt_vocab, batch_size=4, generator=torch.Generator().manual_seed(seed))
+        )
         assert [b.src.shape[0] for b in batches] == [4, 4, 2]
         return ["".join(src_vocab.decode(row)) for b in batches for row in b.src]
 

@@ -1,4 +1,5 @@
 """Tests for attnlib.data.distortions (the distorted-MNIST variants of the STN paper)."""
+
 from __future__ import annotations
 
 import pytest
@@ -23,8 +24,9 @@ def _digits(n: int = 6, seed: int = 0) -> torch.Tensor:
 
 
 def _hand_made(variant: str, n: int, **fields: torch.Tensor) -> Distortion:
-    params = dict(angle=torch.zeros(n), scale=torch.ones(n), shift=torch.zeros(n, 2),
-                  corners=torch.zeros(n, 4, 2), flow=None)
+    params = dict(
+        angle=torch.zeros(n), scale=torch.ones(n), shift=torch.zeros(n, 2), corners=torch.zeros(n, 4, 2), flow=None
+    )
     params.update(fields)
     return Distortion(variant, **params)
 

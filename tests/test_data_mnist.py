@@ -1,4 +1,5 @@
 """attnlib.data.mnist: idx parsing and the MNIST and Fashion-MNIST loaders."""
+
 from __future__ import annotations
 
 import gzip
@@ -21,7 +22,6 @@ from attnlib.data import (
     locate,
     read_idx,
 )
-
 
 IDX_CODES = {
     np.uint8: 0x08,
@@ -144,14 +144,10 @@ def require(dataset: Dataset) -> None:
     try:
         locate(dataset, download=False)
     except DataNotFoundError:
-        pytest.skip(
-            f"{dataset.name} is not on disk; set {ENV_VAR} to a folder containing {dataset.name}/"
-        )
+        pytest.skip(f"{dataset.name} is not on disk; set {ENV_VAR} to a folder containing {dataset.name}/")
 
 
-@pytest.mark.parametrize(
-    "split, n, counts", [("train", 60000, MNIST_TRAIN_COUNTS), ("test", 10000, MNIST_TEST_COUNTS)]
-)
+@pytest.mark.parametrize("split, n, counts", [("train", 60000, MNIST_TRAIN_COUNTS), ("test", 10000, MNIST_TEST_COUNTS)])
 def test_load_mnist(split, n, counts):
     require(MNIST)
     images, labels = load_mnist(split, download=False)

@@ -1,4 +1,5 @@
 """attnlib.data.paths: finding, downloading and checking data sets."""
+
 from __future__ import annotations
 
 import hashlib
@@ -18,14 +19,11 @@ from attnlib.data import (
     search_dirs,
 )
 
-
 FILE_CONTENTS = {"alpha.bin": b"alpha contents\n", "beta.bin": bytes(range(256)) * 3}
 
 
 def fake_dataset(mirrors: tuple[str, ...] = ()) -> Dataset:
-    files = tuple(
-        RemoteFile(name, hashlib.md5(data).hexdigest()) for name, data in FILE_CONTENTS.items()
-    )
+    files = tuple(RemoteFile(name, hashlib.md5(data).hexdigest()) for name, data in FILE_CONTENTS.items())
     return Dataset(
         name="fake",
         files=files,

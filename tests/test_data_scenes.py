@@ -1,4 +1,5 @@
 """attnlib.data.scenes: the visual search scenes."""
+
 from __future__ import annotations
 
 import torch

@@ -1,4 +1,5 @@
 """attnlib.data.translation: loaders, vocabularies, batches and the Tatoeba archive."""
+
 from __future__ import annotations
 
 import hashlib

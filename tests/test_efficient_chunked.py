@@ -1,4 +1,5 @@
 """attnlib.efficient.chunked: online-softmax attention equals torch's SDPA, never builds (L, S)."""
+
 from __future__ import annotations
 
 import math
@@ -6,10 +7,10 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import assert_close
 
 import attnlib.functional as AF
 from attnlib.efficient.chunked import chunked_attention
-from conftest import assert_close
 
 
 def _random_config(seed: int):
@@ -42,7 +43,11 @@ def _mask(kind: str, batch, L: int, S: int, g: torch.Generator):
 @pytest.mark.parametrize("seed", range(8))
 def test_matches_torch_sdpa(seed, mask_kind):
     batch, L, S, E, Ev, cq, ck, g = _random_config(seed)
-    q, k, v = torch.randn(*batch, L, E, generator=g), torch.randn(*batch, S, E, generator=g), torch.randn(*batch, S, Ev, generator=g)
+    q, k, v = (
+        torch.randn(*batch, L, E, generator=g),
+        torch.randn(*batch, S, E, generator=g),
+        torch.randn(*batch, S, Ev, generator=g),
+    )
     causal = mask_kind == "causal"
     mask = None if causal else _mask(mask_kind, batch, L, S, g)
     expected = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=causal)
@@ -70,7 +75,11 @@ def test_scale_and_log_sum_exp():
 
 def test_fully_masked_rows_give_zeros_not_nan():
     g = torch.Generator().manual_seed(3)
-    q, k, v = torch.randn(2, 3, 9, 4, generator=g), torch.randn(2, 3, 10, 4, generator=g), torch.randn(2, 3, 10, 4, generator=g)
+    q, k, v = (
+        torch.randn(2, 3, 9, 4, generator=g),
+        torch.randn(2, 3, 10, 4, generator=g),
+        torch.randn(2, 3, 10, 4, generator=g),
+    )
     mask = torch.rand(2, 3, 9, 10, generator=g) > 0.5
     mask[:, :, 2] = False  # query 2 sees nothing
     mask[0, 1] = False  # a whole head sees nothing
@@ -91,10 +100,17 @@ def test_fully_masked_rows_give_zeros_not_nan():
 def test_gradients_match_sdpa(mask_kind):
     g = torch.Generator().manual_seed(4)
     batch, L, S = (2, 2), 23, (23 if mask_kind == "causal" else 17)
-    tensors = [torch.randn(*batch, L, 8, generator=g), torch.randn(*batch, S, 8, generator=g), torch.randn(*batch, S, 6, generator=g)]
+    tensors = [
+        torch.randn(*batch, L, 8, generator=g),
+        torch.randn(*batch, S, 8, generator=g),
+        torch.randn(*batch, S, 6, generator=g),
+    ]
     mask = _mask("padding", batch, L, S, g) if mask_kind == "padding" else None
     grads = []
-    for fn in (F.scaled_dot_product_attention, lambda *a, **kw: chunked_attention(*a, **kw, chunk_size=5, key_chunk_size=7)):
+    for fn in (
+        F.scaled_dot_product_attention,
+        lambda *a, **kw: chunked_attention(*a, **kw, chunk_size=5, key_chunk_size=7),
+    ):
         leaves = [t.clone().requires_grad_(True) for t in tensors]
         out = fn(*leaves, attn_mask=mask, is_causal=mask_kind == "causal")
         (out * torch.linspace(-1, 1, out.numel()).view(out.shape)).sum().backward()
@@ -129,7 +145,9 @@ def test_never_materialises_the_score_matrix(causal, shape_log):
     with shape_log() as log:
         chunked_attention(q, k, v, is_causal=causal, chunk_size=chunk)
     largest = max(math.prod(s) for s in log.shapes)
-    assert largest <= B * H * max(chunk * chunk, L * E), f"largest intermediate {largest} elements, (L, S) has {B * H * L * S}"
+    assert largest <= B * H * max(chunk * chunk, L * E), (
+        f"largest intermediate {largest} elements, (L, S) has {B * H * L * S}"
+    )
     with shape_log() as naive:  # the check can fail: the quadratic reference trips it
         AF.scaled_dot_product_attention(q, k, v, is_causal=causal)
     assert max(math.prod(s) for s in naive.shapes) >= B * H * L * S

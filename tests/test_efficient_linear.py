@@ -1,12 +1,13 @@
 """attnlib.efficient.linear: linear attention equals the quadratic form of the same kernel."""
+
 from __future__ import annotations
 
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import assert_close
 
 from attnlib.efficient.linear import elu_feature_map, linear_attention, linear_attention_weights
-from conftest import assert_close
 
 
 def _quadratic(q, k, v, causal, key_mask=None):
@@ -29,7 +30,11 @@ def test_matches_the_quadratic_form(seed, causal):
     r = lambda lo, hi: int(torch.randint(lo, hi + 1, (1,), generator=g))  # noqa: E731
     batch, L, E, Ev, chunk = (r(1, 2), r(1, 3)), r(1, 70), r(1, 16), r(1, 16), r(1, 20)
     S = L if causal else r(1, 70)
-    q, k, v = torch.randn(*batch, L, E, generator=g), torch.randn(*batch, S, E, generator=g), torch.randn(*batch, S, Ev, generator=g)
+    q, k, v = (
+        torch.randn(*batch, L, E, generator=g),
+        torch.randn(*batch, S, E, generator=g),
+        torch.randn(*batch, S, Ev, generator=g),
+    )
     out = linear_attention(q, k, v, causal, chunk_size=chunk)
     assert out.shape == (*batch, L, Ev)
     expected = _quadratic(q, k, v, causal)

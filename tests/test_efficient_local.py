@@ -1,4 +1,5 @@
 """attnlib.efficient.local: blocked sliding-window attention equals full attention with the band mask."""
+
 from __future__ import annotations
 
 import math
@@ -6,10 +7,10 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import assert_close
 
 import attnlib.functional as AF
 from attnlib.efficient.local import sliding_window_attention, sliding_window_mask
-from conftest import assert_close
 
 
 def test_mask_by_hand():
@@ -27,7 +28,11 @@ def test_matches_full_attention_with_band_mask(seed, causal):
     r = lambda lo, hi: int(torch.randint(lo, hi + 1, (1,), generator=g))  # noqa: E731
     batch, T, E, Ev, window = (r(1, 2), r(1, 3)), r(1, 60), r(1, 16), r(1, 16), r(0, 20)
     block = None if seed % 2 else r(1, 17)
-    q, k, v = torch.randn(*batch, T, E, generator=g), torch.randn(*batch, T, E, generator=g), torch.randn(*batch, T, Ev, generator=g)
+    q, k, v = (
+        torch.randn(*batch, T, E, generator=g),
+        torch.randn(*batch, T, E, generator=g),
+        torch.randn(*batch, T, Ev, generator=g),
+    )
     mask = sliding_window_mask(T, window, causal)
     expected = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
     out, weights = sliding_window_attention(q, k, v, window, causal, block_size=block, need_weights=True)
@@ -54,8 +59,10 @@ def test_gradients_match_masked_sdpa():
     tensors = [torch.randn(2, 2, 25, 6, generator=g) for _ in range(3)]
     mask = sliding_window_mask(25, 4)
     grads = []
-    for fn in (lambda q, k, v: F.scaled_dot_product_attention(q, k, v, attn_mask=mask),
-               lambda q, k, v: sliding_window_attention(q, k, v, 4, block_size=3)):
+    for fn in (
+        lambda q, k, v: F.scaled_dot_product_attention(q, k, v, attn_mask=mask),
+        lambda q, k, v: sliding_window_attention(q, k, v, 4, block_size=3),
+    ):
         leaves = [t.clone().requires_grad_(True) for t in tensors]
         out = fn(*leaves)
         (out * torch.linspace(-1, 1, out.numel()).view(out.shape)).sum().backward()

@@ -1,4 +1,5 @@
 """attnlib.functional: masks, masked softmax, scores, and parity with torch's SDPA."""
+
 from __future__ import annotations
 
 import math
@@ -6,9 +7,9 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import assert_close, stable_seed
 
 import attnlib.functional as AF
-from conftest import assert_close, stable_seed
 
 TOL = {torch.float32: 1e-6, torch.float64: 1e-12}
 
@@ -211,7 +212,9 @@ def test_sdpa_gradcheck():
     gen = torch.Generator().manual_seed(5)
     q, k, v = (torch.randn(1, 3, 4, generator=gen, dtype=torch.float64, requires_grad=True) for _ in range(3))
     mask = torch.tensor([[True, True, False], [True, False, False], [False, False, False]])
-    assert torch.autograd.gradcheck(lambda a, b, c: AF.scaled_dot_product_attention(a, b, c, attn_mask=mask)[0], (q, k, v))
+    assert torch.autograd.gradcheck(
+        lambda a, b, c: AF.scaled_dot_product_attention(a, b, c, attn_mask=mask)[0], (q, k, v)
+    )
 
 
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
@@ -224,7 +227,9 @@ def test_sdpa_low_precision_large_logits_stay_finite(dtype):
     out, weights = AF.scaled_dot_product_attention(q32.to(dtype), k32.to(dtype), v32.to(dtype), attn_mask=mask)
     assert out.dtype == dtype and weights.dtype == dtype
     assert torch.isfinite(out).all() and torch.isfinite(weights).all()
-    ref, _ = AF.scaled_dot_product_attention(q32.to(dtype).float(), k32.to(dtype).float(), v32.to(dtype).float(), attn_mask=mask)
+    ref, _ = AF.scaled_dot_product_attention(
+        q32.to(dtype).float(), k32.to(dtype).float(), v32.to(dtype).float(), attn_mask=mask
+    )
     assert_close(out.float(), ref, 0.05, f"{dtype} vs float32")
 
 
@@ -275,7 +280,9 @@ def test_sdpa_bad_masks_raise():
 
 def test_sdpa_mixed_dtypes_raise():
     with pytest.raises(ValueError, match=r"one dtype.*q: torch.float32, k: torch.float64"):
-        AF.scaled_dot_product_attention(torch.randn(2, 3, 4), torch.randn(2, 3, 4, dtype=torch.float64), torch.randn(2, 3, 4))
+        AF.scaled_dot_product_attention(
+            torch.randn(2, 3, 4), torch.randn(2, 3, 4, dtype=torch.float64), torch.randn(2, 3, 4)
+        )
     with pytest.raises(ValueError, match="floating-point"):
         AF.scaled_dot_product_attention(*(torch.ones(2, 3, 4, dtype=torch.long) for _ in range(3)))
     with pytest.raises(TypeError, match="torch.Tensor"):

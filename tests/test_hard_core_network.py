@@ -1,4 +1,5 @@
 """attnlib.hard.core_network: the recurrent core of the RAM."""
+
 from __future__ import annotations
 
 import pytest
@@ -11,8 +12,12 @@ def test_rnn_core_follows_its_formula_and_lstm_keeps_a_cell():
     core = CoreNetwork(5, 7, "rnn").double()
     g, h = torch.randn(2, 5, dtype=torch.float64), torch.randn(2, 7, dtype=torch.float64)
     new_h, c = core(g, (h, None))
-    expected = torch.relu(g @ core.input_to_hidden.weight.T + core.input_to_hidden.bias
-                          + h @ core.hidden_to_hidden.weight.T + core.hidden_to_hidden.bias)
+    expected = torch.relu(
+        g @ core.input_to_hidden.weight.T
+        + core.input_to_hidden.bias
+        + h @ core.hidden_to_hidden.weight.T
+        + core.hidden_to_hidden.bias
+    )
     assert c is None and torch.allclose(new_h, expected)
     lstm = CoreNetwork(5, 7, "lstm")
     h0, c0 = lstm.initial_state(2)

@@ -1,4 +1,5 @@
 """attnlib.hard.glimpse: the glimpse sensor and the glimpse network of the RAM."""
+
 from __future__ import annotations
 
 import pytest
@@ -21,7 +22,9 @@ def crop(image: torch.Tensor, left: int, top: int, side: int) -> torch.Tensor:
     return padded[:, top + side : top + 2 * side, left + side : left + 2 * side]
 
 
-@pytest.mark.parametrize("patch, scales, channels, height, width", [(8, 1, 1, 28, 28), (12, 3, 1, 60, 60), (4, 2, 3, 16, 20)])
+@pytest.mark.parametrize(
+    "patch, scales, channels, height, width", [(8, 1, 1, 28, 28), (12, 3, 1, 60, 60), (4, 2, 3, 16, 20)]
+)
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_sensor_shape_and_dtype(patch, scales, channels, height, width, dtype):
     images = torch.rand(5, channels, height, width, dtype=dtype)
@@ -72,7 +75,11 @@ def test_sensor_emits_its_patches():
 @pytest.mark.parametrize(
     "images, locations, message",
     [
-        (torch.rand(2, 28, 28), torch.zeros(2, 2), r"images must have exactly 4 dimensions \(B, C, H, W\); got shape \(2, 28, 28\)"),
+        (
+            torch.rand(2, 28, 28),
+            torch.zeros(2, 2),
+            r"images must have exactly 4 dimensions \(B, C, H, W\); got shape \(2, 28, 28\)",
+        ),
         (torch.rand(2, 1, 28, 28), torch.zeros(3, 2), r"locations must have shape \(B, 2\) = \(2, 2\) .* got \(3, 2\)"),
         (torch.rand(2, 1, 28, 28), torch.zeros(2), r"locations must have exactly 2 dimensions"),
         (torch.zeros(2, 1, 28, 28, dtype=torch.long), torch.zeros(2, 2), r"images must be a floating-point tensor"),

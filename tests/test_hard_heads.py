@@ -1,4 +1,5 @@
 """attnlib.hard.heads: the action and baseline networks of the RAM."""
+
 from __future__ import annotations
 
 import torch

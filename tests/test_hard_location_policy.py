@@ -1,4 +1,5 @@
 """attnlib.hard.location_policy: the Gaussian location policy of the RAM."""
+
 from __future__ import annotations
 
 import math

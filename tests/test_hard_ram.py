@@ -1,4 +1,5 @@
 """attnlib.hard.ram: the Recurrent Attention Model."""
+
 from __future__ import annotations
 
 import pytest
@@ -157,5 +158,7 @@ def test_given_locations_are_used_and_scored_under_the_policy():
     assert torch.allclose(maps["glimpse.sensor"][2], model.glimpse.sensor(images, forced[:, 2]))
     mean = model(images).locations  # the policy's own path
     assert (out.location_log_probs < model(images, locations=mean).location_log_probs).all()
-    with pytest.raises(ValueError, match=r"locations must have shape \(B, T, 2\) with B = 2 and T >= 3; got \(2, 2, 2\)"):
+    with pytest.raises(
+        ValueError, match=r"locations must have shape \(B, T, 2\) with B = 2 and T >= 3; got \(2, 2, 2\)"
+    ):
         model(images, num_glimpses=3, locations=forced[:, :2])

@@ -1,4 +1,5 @@
 """attnlib.hard.reinforce: the score-function estimator and the RAM's hybrid loss."""
+
 from __future__ import annotations
 
 import pytest
@@ -88,12 +89,18 @@ def test_hybrid_loss_terms():
 @pytest.mark.parametrize(
     "args, message",
     [
-        ((torch.zeros(2, 3), torch.zeros(2, dtype=torch.long), torch.zeros(2, 4), torch.zeros(2, 3)),
-         r"baselines must have the shape of location_log_probs \(2, 4\); got \(2, 3\)"),
-        ((torch.zeros(2, 3), torch.zeros(3, dtype=torch.long), torch.zeros(2, 4), torch.zeros(2, 4)),
-         r"must share the batch size B"),
-        ((torch.zeros(3), torch.zeros(3, dtype=torch.long), torch.zeros(3, 4), torch.zeros(3, 4)),
-         r"log_probs must have exactly 2 dimensions \(B, K\); got shape \(3,\)"),
+        (
+            (torch.zeros(2, 3), torch.zeros(2, dtype=torch.long), torch.zeros(2, 4), torch.zeros(2, 3)),
+            r"baselines must have the shape of location_log_probs \(2, 4\); got \(2, 3\)",
+        ),
+        (
+            (torch.zeros(2, 3), torch.zeros(3, dtype=torch.long), torch.zeros(2, 4), torch.zeros(2, 4)),
+            r"must share the batch size B",
+        ),
+        (
+            (torch.zeros(3), torch.zeros(3, dtype=torch.long), torch.zeros(3, 4), torch.zeros(3, 4)),
+            r"log_probs must have exactly 2 dimensions \(B, K\); got shape \(3,\)",
+        ),
     ],
 )
 def test_hybrid_loss_rejects_mismatched_shapes(args, message):
@@ -116,7 +123,9 @@ def test_score_function_samples_are_unbiased_and_a_baseline_cuts_their_variance(
     exact = expected_reward_gradient(logits, rewards)
     plain = score_function_samples(logits, rewards, 40000, generator=torch.Generator().manual_seed(0))
     mean_reward = float((torch.softmax(logits, 0) * rewards).sum())
-    based = score_function_samples(logits, rewards, 40000, baseline=mean_reward, generator=torch.Generator().manual_seed(0))
+    based = score_function_samples(
+        logits, rewards, 40000, baseline=mean_reward, generator=torch.Generator().manual_seed(0)
+    )
     assert plain.shape == (40000, 4)
     for est in (plain, based):
         stderr = est.std(0) / 40000**0.5

@@ -1,14 +1,15 @@
 """attnlib.masks: building, checking, combining and applying masks; the safe softmax."""
+
 from __future__ import annotations
 
 import math
 
 import pytest
 import torch
+from conftest import assert_close
 
 import attnlib
 from attnlib import masks as M
-from conftest import assert_close
 
 
 def test_lengths_to_mask():
@@ -28,7 +29,9 @@ def test_causal_mask_by_hand():
     assert torch.equal(M.causal_mask(3), torch.tensor([[1, 0, 0], [1, 1, 0], [1, 1, 1]], dtype=torch.bool))
     assert torch.equal(M.causal_mask(2, 4), torch.tensor([[1, 0, 0, 0], [1, 1, 0, 0]], dtype=torch.bool))
     # two new tokens after three cached ones: positions 3 and 4 over keys 0..4
-    assert torch.equal(M.causal_mask(2, 5, offset=3), torch.tensor([[1, 1, 1, 1, 0], [1, 1, 1, 1, 1]], dtype=torch.bool))
+    assert torch.equal(
+        M.causal_mask(2, 5, offset=3), torch.tensor([[1, 1, 1, 1, 0], [1, 1, 1, 1, 1]], dtype=torch.bool)
+    )
 
 
 @pytest.mark.parametrize("offset,new", [(0, 6), (2, 4), (5, 1), (3, 3)])
@@ -109,7 +112,9 @@ def test_safe_softmax_zero_rows_and_finite_gradient():
 def test_check_key_mask():
     M.check_key_mask(None, (2, 3), 5)
     M.check_key_mask(torch.ones(2, 1, 5, dtype=torch.bool), (2, 3), 5)
-    with pytest.raises(ValueError, match=r"key_mask must be torch.bool broadcastable to \(2, 3, 5\).*got dtype torch.float32"):
+    with pytest.raises(
+        ValueError, match=r"key_mask must be torch.bool broadcastable to \(2, 3, 5\).*got dtype torch.float32"
+    ):
         M.check_key_mask(torch.ones(2, 3, 5), (2, 3), 5)
     with pytest.raises(ValueError, match=r"shape \(2, 4\)"):
         M.check_key_mask(torch.ones(2, 4, dtype=torch.bool), (2, 3), 5)

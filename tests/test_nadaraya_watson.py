@@ -1,4 +1,5 @@
 """attnlib.nadaraya_watson: Nadaraya-Watson kernel regression."""
+
 from __future__ import annotations
 
 import math
@@ -50,8 +51,9 @@ def test_bandwidth_limits_nearest_neighbour_and_mean():
 
 
 def test_no_point_in_support_gives_zero_weights_not_nan():
-    y_hat, w = nadaraya_watson(torch.tensor([10.0]), torch.tensor([0.0, 1.0]), torch.tensor([1.0, 2.0]), 0.5,
-                               log_kernel=boxcar_log_kernel)
+    y_hat, w = nadaraya_watson(
+        torch.tensor([10.0]), torch.tensor([0.0, 1.0]), torch.tensor([1.0, 2.0]), 0.5, log_kernel=boxcar_log_kernel
+    )
     assert torch.equal(w, torch.zeros(1, 2)) and torch.equal(y_hat, torch.zeros(1))
 
 

@@ -1,4 +1,5 @@
 """attnlib.record: attention maps out of any model, without changing its outputs."""
+
 from __future__ import annotations
 
 import pytest

@@ -1,5 +1,6 @@
 """attnlib.results: experiments save JSON with provenance, chapters load it, and every shipped
 result names a clean commit that contains the script that made it."""
+
 from __future__ import annotations
 
 import json
@@ -22,7 +23,8 @@ def test_save_and_load_round_trip(monkeypatch, tmp_path):
     stored = json.loads(path.read_text())
     assert stored["error"] == [1.2, 0.8]
     assert {"script", "command", "device", "torch", "python", "git_commit", "git_dirty", "date"} <= set(
-        stored["provenance"])
+        stored["provenance"]
+    )
     assert stored["provenance"]["git_commit"] == "abc1234" and stored["provenance"]["git_dirty"] is False
 
 

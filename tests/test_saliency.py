@@ -1,4 +1,5 @@
 """attnlib.saliency: pop-out is found bottom-up, conjunctions are not."""
+
 from __future__ import annotations
 
 import pytest
@@ -6,7 +7,6 @@ import torch
 
 from attnlib.data import FEATURE_NAMES, SEARCH_KINDS, visual_search_scene
 from attnlib.saliency import cell_average, feature_maps, location_keys, normalize_map, saliency_map
-
 
 SEEDS = range(40)
 

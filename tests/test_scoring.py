@@ -1,4 +1,5 @@
 """attnlib.scoring: the score modules."""
+
 from __future__ import annotations
 
 import pytest
@@ -47,7 +48,13 @@ def test_score_modules_shapes_and_functional_equivalence(name):
 def test_parameter_counts_match_the_formulas():
     eq, ek, h = 8, 5, 6
     counts = {n: sum(p.numel() for p in m.parameters()) for n, m in make_scores(eq, ek, h).items()}
-    assert counts == {"dot": 0, "scaled_dot": 0, "additive": h * (eq + ek + 1), "bilinear": eq * ek, "concat": h * (eq + ek + 1)}
+    assert counts == {
+        "dot": 0,
+        "scaled_dot": 0,
+        "additive": h * (eq + ek + 1),
+        "bilinear": eq * ek,
+        "concat": h * (eq + ek + 1),
+    }
 
 
 def test_score_modules_reject_mismatched_inputs():

@@ -1,7 +1,9 @@
 """attnlib.seq2seq.bahdanau: the decoder with additive attention."""
+
 from __future__ import annotations
 
 import torch
+from conftest import A, batch, make_model
 
 from attnlib.data.dates import date_examples, date_vocabs, encode_dates
 from attnlib.seq2seq import (
@@ -12,7 +14,6 @@ from attnlib.seq2seq import (
     greedy_decode,
     uniform_alignment_accuracy,
 )
-from conftest import A, batch, make_model
 
 torch.set_num_threads(1)  # tiny sequential ops: one thread is faster and deterministic
 
@@ -23,7 +24,7 @@ def test_bahdanau_attention_follows_the_paper_term_by_term():
     src, lengths, _ = batch()
     enc = model.encoder(src, lengths)
     s_prev, keys = dec.init_state(enc)
-    assert torch.allclose(s_prev, torch.tanh(dec.init(enc.annotations[:, 0, A // 2:])))  # s_0 = tanh(W_s h<-_1)
+    assert torch.allclose(s_prev, torch.tanh(dec.init(enc.annotations[:, 0, A // 2 :])))  # s_0 = tanh(W_s h<-_1)
     _, weights = dec.attend(s_prev, keys, enc)
     W_a, U_a, v_a = dec.score.w_q.weight, dec.score.w_k.weight, dec.score.v.weight[0]
     b, n = 2, int(lengths[2])
@@ -39,7 +40,7 @@ def test_training_on_dates_learns_to_align():
     torch.manual_seed(0)
     model = Seq2Seq(BiGRUEncoder(len(src_vocab), 16, 32), BahdanauDecoder(len(tgt_vocab), 64, 16, 64, 32, 32))
     optimizer = torch.optim.Adam(model.parameters(), lr=5e-3)
-    for epoch in range(4):
+    for _epoch in range(4):
         for start in range(0, len(train), 50):
             loss = model.loss(encode_dates(train[start : start + 50], src_vocab, tgt_vocab))
             optimizer.zero_grad()

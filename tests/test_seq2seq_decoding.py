@@ -1,14 +1,15 @@
 """attnlib.seq2seq.decoding: greedy decoding and beam search."""
+
 from __future__ import annotations
 
 import math
 
 import pytest
 import torch
+from conftest import ALL, batch, make_model
 
 from attnlib.data.translation import EOS
 from attnlib.seq2seq import beam_search, greedy_decode
-from conftest import ALL, batch, make_model
 
 torch.set_num_threads(1)  # tiny sequential ops: one thread is faster and deterministic
 

@@ -1,9 +1,9 @@
 """attnlib.seq2seq.encoder: the bidirectional GRU encoder."""
+
 from __future__ import annotations
 
 import pytest
 import torch
-
 from conftest import A, batch, make_model
 
 torch.set_num_threads(1)  # tiny sequential ops: one thread is faster and deterministic

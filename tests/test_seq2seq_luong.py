@@ -1,15 +1,16 @@
 """attnlib.seq2seq.luong: global and local attention."""
+
 from __future__ import annotations
 
 import math
 
 import pytest
 import torch
+from conftest import V_TGT, A, batch, make_model
 
 import attnlib
 from attnlib.scoring import DotScore
 from attnlib.seq2seq import LuongDecoder, gaussian_window, local_window_mask
-from conftest import A, V_TGT, batch, make_model
 
 torch.set_num_threads(1)  # tiny sequential ops: one thread is faster and deterministic
 

@@ -1,4 +1,5 @@
 """attnlib.seq2seq.metrics: alignment accuracy and BLEU."""
+
 from __future__ import annotations
 
 import math

@@ -1,12 +1,13 @@
 """attnlib.seq2seq.model: Seq2Seq with every decoder, the maxout readout, the sequence loss."""
+
 from __future__ import annotations
 
 import pytest
 import torch
+from conftest import ALL, ATTENTIVE, V_TGT, batch, make_model
 
 import attnlib
 from attnlib.seq2seq import MaxoutReadout, sequence_loss
-from conftest import ALL, ATTENTIVE, V_TGT, batch, make_model
 
 torch.set_num_threads(1)  # tiny sequential ops: one thread is faster and deterministic
 
@@ -51,6 +52,7 @@ def test_maxout_readout_takes_the_max_of_pairs():
 def test_sequence_loss_ignores_padding():
     logits = torch.randn(2, 3, 5)
     targets = torch.tensor([[1, 2, 0], [3, 0, 0]])
-    expected = torch.nn.functional.cross_entropy(torch.stack([logits[0, 0], logits[0, 1], logits[1, 0]]),
-                                                 torch.tensor([1, 2, 3]))
+    expected = torch.nn.functional.cross_entropy(
+        torch.stack([logits[0, 0], logits[0, 1], logits[1, 0]]), torch.tensor([1, 2, 3])
+    )
     assert torch.allclose(sequence_loss(logits, targets), expected)

@@ -1,4 +1,5 @@
 """attnlib.train: seeding, devices, minibatches and the training loop."""
+
 from __future__ import annotations
 
 import random
@@ -48,9 +49,16 @@ def test_fit_learns_a_linear_map_and_is_deterministic():
         y = x @ torch.tensor([[1.0], [-2.0], [0.5]]) + 0.3
         model = nn.Linear(3, 1)
         opt = torch.optim.SGD(model.parameters(), lr=0.1)
-        history = fit(model, opt, lambda m, b: ((m(b[0]) - b[1]) ** 2).mean(),
-                      lambda: minibatches(x, y, batch_size=32, generator=gen), epochs=20, device="cpu",
-                      on_epoch_end=lambda e: {"epoch": float(e)}, show_progress=False)
+        history = fit(
+            model,
+            opt,
+            lambda m, b: ((m(b[0]) - b[1]) ** 2).mean(),
+            lambda: minibatches(x, y, batch_size=32, generator=gen),
+            epochs=20,
+            device="cpu",
+            on_epoch_end=lambda e: {"epoch": float(e)},
+            show_progress=False,
+        )
         return history, model
 
     history, model = run()
@@ -65,7 +73,14 @@ def test_fit_stops_on_a_non_finite_loss():
     model = nn.Linear(1, 1)
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
     with pytest.raises(FloatingPointError, match="step 0"):
-        fit(model, opt, lambda m, b: m(b[0]).sum() * float("nan"), [(torch.ones(2, 1),)], device="cpu", show_progress=False)
+        fit(
+            model,
+            opt,
+            lambda m, b: m(b[0]).sum() * float("nan"),
+            [(torch.ones(2, 1),)],
+            device="cpu",
+            show_progress=False,
+        )
 
 
 def test_fit_shows_one_progress_bar_for_the_whole_run(monkeypatch):
@@ -121,8 +136,9 @@ def test_train_classifier_learns_a_separable_problem_and_accuracy_measures_it():
     torch.manual_seed(0)
     model = nn.Linear(2, 2)
     before = accuracy(model, x, y)
-    trained = train_classifier(model, x, y, steps=60, batch_size=32, lr=0.1,
-                               generator=torch.Generator().manual_seed(0), device="cpu")
+    trained = train_classifier(
+        model, x, y, steps=60, batch_size=32, lr=0.1, generator=torch.Generator().manual_seed(0), device="cpu"
+    )
     assert trained is model and not model.training
     after = accuracy(model, x, y, batch_size=64)
     assert after > 0.95 and after > before
@@ -134,13 +150,15 @@ def test_train_classifier_is_deterministic_and_counts_steps():
     weights = []
     for _ in range(2):
         torch.manual_seed(1)
-        model = train_classifier(nn.Linear(2, 2), x, y, steps=7, batch_size=32,
-                                 generator=torch.Generator().manual_seed(3), device="cpu")
+        model = train_classifier(
+            nn.Linear(2, 2), x, y, steps=7, batch_size=32, generator=torch.Generator().manual_seed(3), device="cpu"
+        )
         weights.append(model.weight.detach().clone())
     assert torch.equal(weights[0], weights[1])
     torch.manual_seed(1)
-    longer = train_classifier(nn.Linear(2, 2), x, y, steps=8, batch_size=32,
-                              generator=torch.Generator().manual_seed(3), device="cpu")
+    longer = train_classifier(
+        nn.Linear(2, 2), x, y, steps=8, batch_size=32, generator=torch.Generator().manual_seed(3), device="cpu"
+    )
     assert not torch.equal(longer.weight, weights[0])
     with pytest.raises(ValueError, match="steps must be >= 1; got 0"):
         train_classifier(nn.Linear(2, 2), x, y, steps=0)

@@ -1,14 +1,15 @@
 """attnlib.transformer.layers: torch parity, pre/post-norm shapes, padding invariance, causality, KV cache."""
+
 from __future__ import annotations
 
 import pytest
 import torch
+from conftest import assert_close
 from torch import nn
 
 from attnlib.functional import lengths_to_mask
 from attnlib.record import record_attention
 from attnlib.transformer.layers import KVCache, TransformerDecoderLayer, TransformerEncoderLayer
-from conftest import assert_close
 
 D, H, FF = 16, 4, 32
 

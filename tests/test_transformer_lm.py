@@ -1,4 +1,5 @@
 """attnlib.transformer.lm: cached generation equals uncached, determinism, a tiny model memorises a sequence."""
+
 from __future__ import annotations
 
 import pytest
@@ -36,8 +37,12 @@ def test_cache_gives_same_tokens_and_logits(positional, B, T0, N):
 def test_sampling_with_cache_matches_and_is_seeded(positional):
     model = _model(positional)
     prompt = torch.zeros(2, 2, dtype=torch.long)
-    runs = [model.generate(prompt, 15, use_cache=c, greedy=False, temperature=1.5,
-                           generator=torch.Generator().manual_seed(5))[0] for c in (True, False, True)]
+    runs = [
+        model.generate(
+            prompt, 15, use_cache=c, greedy=False, temperature=1.5, generator=torch.Generator().manual_seed(5)
+        )[0]
+        for c in (True, False, True)
+    ]
     assert torch.equal(runs[0], runs[1]) and torch.equal(runs[0], runs[2])
 
 
@@ -64,8 +69,7 @@ def test_tiny_model_memorises_a_sequence(positional):
     text = "attention is all you need. "
     chars = sorted(set(text))
     ids = torch.tensor([[chars.index(c) for c in text * 2]])  # (1, 54)
-    model = DecoderOnlyLM(len(chars), d_model=32, num_heads=2, num_layers=2, d_ff=64, max_len=64,
-                          positional=positional)
+    model = DecoderOnlyLM(len(chars), d_model=32, num_heads=2, num_layers=2, d_ff=64, max_len=64, positional=positional)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
     first = model.loss(ids).item()
     for _ in range(150):

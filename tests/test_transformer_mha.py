@@ -1,16 +1,17 @@
 """attnlib.transformer.mha: parity with torch.nn.MultiheadAttention, masks, errors, precision, recording."""
+
 from __future__ import annotations
 
 import zlib
 
 import pytest
 import torch
+from conftest import assert_close
 from torch import nn
 
 from attnlib.functional import causal_mask, lengths_to_mask
 from attnlib.record import record_attention
 from attnlib.transformer.mha import MultiHeadAttention
-from conftest import assert_close
 
 TOL = 1e-5
 
@@ -78,10 +79,25 @@ def test_matches_torch(config, mask_kind, need_weights, average):
     ours = MultiHeadAttention.from_torch(reference).eval()
     query, key, value = _inputs(mode, B, T, S, E, kdim, vdim, gen)
     (kpm, am, causal), (t_kpm, t_am) = _masks(mask_kind, B, H, T, S, gen)
-    out, weights = ours(query, key, value, key_padding_mask=kpm, attn_mask=am, is_causal=causal,
-                        need_weights=need_weights, average_attn_weights=average)
-    t_out, t_weights = reference(query, key, value, key_padding_mask=t_kpm, attn_mask=t_am,
-                                 need_weights=need_weights, average_attn_weights=average)
+    out, weights = ours(
+        query,
+        key,
+        value,
+        key_padding_mask=kpm,
+        attn_mask=am,
+        is_causal=causal,
+        need_weights=need_weights,
+        average_attn_weights=average,
+    )
+    t_out, t_weights = reference(
+        query,
+        key,
+        value,
+        key_padding_mask=t_kpm,
+        attn_mask=t_am,
+        need_weights=need_weights,
+        average_attn_weights=average,
+    )
     assert out.shape == (B, T, E)
     assert_close(out, t_out, TOL, "output")
     if need_weights:
@@ -196,25 +212,53 @@ def test_dropout_only_in_training():
     "make, match",
     [
         (lambda: MultiHeadAttention(10, 3), r"embed_dim must be divisible by num_heads.*embed_dim=10, num_heads=3"),
-        (lambda: MultiHeadAttention(8, 2)(torch.randn(3, 8), torch.randn(3, 8), torch.randn(3, 8)),
-         r"query must have exactly 3 dimensions \(B, T, E\); got shape \(3, 8\)"),
-        (lambda: MultiHeadAttention(8, 2)(torch.randn(2, 3, 8), torch.randn(2, 3, 8).double(), torch.randn(2, 3, 8)),
-         r"expected one dtype for query, key, value; got query: torch.float32, key: torch.float64"),
-        (lambda: MultiHeadAttention(8, 2)(torch.randn(2, 3, 8), torch.randn(2, 4, 8), torch.randn(2, 5, 8)),
-         r"value must have shape \(2, 4, 8\).*got \(2, 5, 8\)"),
-        (lambda: MultiHeadAttention(8, 2, kdim=5)(torch.randn(2, 3, 8), torch.randn(2, 4, 8), torch.randn(2, 4, 8)),
-         r"key must have shape \(2, 4, 5\).*got \(2, 4, 8\)"),
-        (lambda: MultiHeadAttention(8, 2)(torch.randn(2, 3, 8), torch.randn(2, 4, 8), torch.randn(2, 4, 8),
-                                          key_padding_mask=torch.ones(2, 3, dtype=torch.bool)),
-         r"key_padding_mask must have shape \(B, S\) = \(2, 4\).*got \(2, 3\)"),
-        (lambda: MultiHeadAttention(8, 2)(torch.randn(2, 3, 8), torch.randn(2, 4, 8), torch.randn(2, 4, 8),
-                                          attn_mask=torch.ones(4, 3, dtype=torch.bool)),
-         r"attn_mask must have shape \(T, S\) = \(3, 4\).*got \(4, 3\)"),
-        (lambda: MultiHeadAttention(8, 2)(torch.randn(2, 3, 8), torch.randn(2, 3, 8), torch.randn(2, 3, 8),
-                                          attn_mask=torch.ones(3, 3, dtype=torch.long)),
-         r"attn_mask must be torch.bool .* got dtype torch.int64"),
-        (lambda: MultiHeadAttention(8, 2).load_torch_weights(nn.MultiheadAttention(8, 4)),
-         r"sizes \(embed_dim, num_heads, kdim, vdim, bias\) must match: expected \(8, 2, 8, 8, True\), got \(8, 4"),
+        (
+            lambda: MultiHeadAttention(8, 2)(torch.randn(3, 8), torch.randn(3, 8), torch.randn(3, 8)),
+            r"query must have exactly 3 dimensions \(B, T, E\); got shape \(3, 8\)",
+        ),
+        (
+            lambda: MultiHeadAttention(8, 2)(torch.randn(2, 3, 8), torch.randn(2, 3, 8).double(), torch.randn(2, 3, 8)),
+            r"expected one dtype for query, key, value; got query: torch.float32, key: torch.float64",
+        ),
+        (
+            lambda: MultiHeadAttention(8, 2)(torch.randn(2, 3, 8), torch.randn(2, 4, 8), torch.randn(2, 5, 8)),
+            r"value must have shape \(2, 4, 8\).*got \(2, 5, 8\)",
+        ),
+        (
+            lambda: MultiHeadAttention(8, 2, kdim=5)(torch.randn(2, 3, 8), torch.randn(2, 4, 8), torch.randn(2, 4, 8)),
+            r"key must have shape \(2, 4, 5\).*got \(2, 4, 8\)",
+        ),
+        (
+            lambda: MultiHeadAttention(8, 2)(
+                torch.randn(2, 3, 8),
+                torch.randn(2, 4, 8),
+                torch.randn(2, 4, 8),
+                key_padding_mask=torch.ones(2, 3, dtype=torch.bool),
+            ),
+            r"key_padding_mask must have shape \(B, S\) = \(2, 4\).*got \(2, 3\)",
+        ),
+        (
+            lambda: MultiHeadAttention(8, 2)(
+                torch.randn(2, 3, 8),
+                torch.randn(2, 4, 8),
+                torch.randn(2, 4, 8),
+                attn_mask=torch.ones(4, 3, dtype=torch.bool),
+            ),
+            r"attn_mask must have shape \(T, S\) = \(3, 4\).*got \(4, 3\)",
+        ),
+        (
+            lambda: MultiHeadAttention(8, 2)(
+                torch.randn(2, 3, 8),
+                torch.randn(2, 3, 8),
+                torch.randn(2, 3, 8),
+                attn_mask=torch.ones(3, 3, dtype=torch.long),
+            ),
+            r"attn_mask must be torch.bool .* got dtype torch.int64",
+        ),
+        (
+            lambda: MultiHeadAttention(8, 2).load_torch_weights(nn.MultiheadAttention(8, 4)),
+            r"sizes \(embed_dim, num_heads, kdim, vdim, bias\) must match: expected \(8, 2, 8, 8, True\), got \(8, 4",
+        ),
     ],
     ids=["divisible", "rank", "dtype", "value_len", "kdim", "padding_shape", "attn_shape", "mask_dtype", "load"],
 )

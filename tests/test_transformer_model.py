@@ -1,4 +1,5 @@
 """attnlib.transformer.model: the Seq2Seq interface, cached steps equal teacher forcing, decoding and BLEU."""
+
 from __future__ import annotations
 
 import pytest
@@ -13,8 +14,9 @@ from attnlib.transformer.model import Transformer, TransformerConfig
 
 def _model(norm_first: bool, **kwargs) -> Transformer:
     seed_everything(0)
-    sizes = dict(d_model=32, num_heads=4, num_encoder_layers=2, num_decoder_layers=2, d_ff=64, dropout=0.0,
-                 norm_first=norm_first)
+    sizes = dict(
+        d_model=32, num_heads=4, num_encoder_layers=2, num_decoder_layers=2, d_ff=64, dropout=0.0, norm_first=norm_first
+    )
     sizes.update(kwargs)
     return Transformer(TransformerConfig(30, 25, **sizes)).eval()
 
@@ -68,12 +70,23 @@ def test_greedy_and_beam_search_run_through_seq2seq():
 
 def test_overfits_tiny_translation_and_scores_with_bleu_report():
     seed_everything(0)
-    pairs = [(["the", "cat", "eats", "."], ["le", "chat", "mange", "."]),
-             (["a", "dog", "sleeps", "."], ["un", "chien", "dort", "."])] * 20
+    pairs = [
+        (["the", "cat", "eats", "."], ["le", "chat", "mange", "."]),
+        (["a", "dog", "sleeps", "."], ["un", "chien", "dort", "."]),
+    ] * 20
     data = make_translation_data(pairs, valid_fraction=0.0, test_fraction=0.0, min_freq=1)
     data.test = pairs[:2]
-    c = TransformerConfig(len(data.src_vocab), len(data.tgt_vocab), d_model=32, num_heads=2, num_encoder_layers=1,
-                          num_decoder_layers=1, d_ff=64, dropout=0.0, label_smoothing=0.0)
+    c = TransformerConfig(
+        len(data.src_vocab),
+        len(data.tgt_vocab),
+        d_model=32,
+        num_heads=2,
+        num_encoder_layers=1,
+        num_decoder_layers=1,
+        d_ff=64,
+        dropout=0.0,
+        label_smoothing=0.0,
+    )
     model = Transformer(c)
     optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
     batch = data.encode(pairs[:2])

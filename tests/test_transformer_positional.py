@@ -1,4 +1,5 @@
 """attnlib.transformer.positional: sinusoidal table by hand, RoPE's relative property, learned shapes."""
+
 from __future__ import annotations
 
 import math
@@ -17,11 +18,13 @@ from attnlib.transformer.positional import (
 
 def test_sinusoidal_hand_values():
     pe = sinusoidal_encoding(3, 4)  # frequencies 1 and 1/100
-    expected = torch.tensor([
-        [0.0, 1.0, 0.0, 1.0],
-        [math.sin(1), math.cos(1), math.sin(0.01), math.cos(0.01)],
-        [math.sin(2), math.cos(2), math.sin(0.02), math.cos(0.02)],
-    ])
+    expected = torch.tensor(
+        [
+            [0.0, 1.0, 0.0, 1.0],
+            [math.sin(1), math.cos(1), math.sin(0.01), math.cos(0.01)],
+            [math.sin(2), math.cos(2), math.sin(0.02), math.cos(0.02)],
+        ]
+    )
     assert pe.shape == (3, 4) and pe.dtype == torch.float32
     assert torch.allclose(pe, expected, atol=1e-7), (pe - expected).abs().max()
 

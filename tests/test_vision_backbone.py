@@ -1,14 +1,15 @@
 """attnlib.vision.backbone: SmallCNN swaps its attention module by name."""
+
 from __future__ import annotations
 
 import pytest
 import torch
+from conftest import expected_maps
 from torch import nn
 
 from attnlib import record_attention
 from attnlib.vision.backbone import SmallCNN, SmallCNNConfig
 from attnlib.vision.factory import ATTENTION_MODULES
-from conftest import expected_maps
 
 NAMES = list(ATTENTION_MODULES)
 

@@ -1,14 +1,14 @@
 """attnlib.vision.cbam: CBAM and its channel and spatial gates."""
+
 from __future__ import annotations
 
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import randn
 
 from attnlib import record_attention
 from attnlib.vision.cbam import CBAM, ChannelGate, SpatialGate
-from conftest import randn
-
 
 # Tiny tensors: one thread is as fast, and immune to other jobs on the cores.
 pytestmark = pytest.mark.usefixtures("one_thread")

@@ -1,4 +1,5 @@
 """Tests for attnlib.vision.dynamic_capacity (Dynamic Capacity Networks, Almahairi et al. 2016)."""
+
 from __future__ import annotations
 
 import pytest

@@ -1,4 +1,5 @@
 """attnlib.vision.efficient_channel_attention: ECA."""
+
 from __future__ import annotations
 
 import math
@@ -6,10 +7,10 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import randn
 
 from attnlib import record_attention
 from attnlib.vision.efficient_channel_attention import EfficientChannelAttention, eca_kernel_size
-from conftest import randn
 
 SHAPES = [(2, 32, 7, 7), (3, 48, 5, 9), (2, 16, 1, 1), (1, 64, 14, 3)]
 

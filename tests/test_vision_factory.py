@@ -1,8 +1,10 @@
 """attnlib.vision.factory: every module is the drop-in it claims; every (B, C, H, W) module refuses integer images."""
+
 from __future__ import annotations
 
 import pytest
 import torch
+from conftest import expected_maps
 from torch import nn
 
 from attnlib import record_attention
@@ -10,7 +12,6 @@ from attnlib.vision.backbone import SmallCNN
 from attnlib.vision.cbam import ChannelGate, SpatialGate
 from attnlib.vision.dynamic_capacity import DCNConfig, DynamicCapacityNetwork
 from attnlib.vision.factory import ATTENTION_MODULES, make_attention
-from conftest import expected_maps
 
 NAMES = list(ATTENTION_MODULES)
 
@@ -80,8 +81,10 @@ def _drop_in_modules() -> dict[str, tuple[nn.Module, int]]:
     modules["channel_gate"] = (ChannelGate(32), 32)
     modules["spatial_gate"] = (SpatialGate(), 32)
     modules["small_cnn"] = (SmallCNN("se"), 1)
-    modules["dcn"] = (DynamicCapacityNetwork(DCNConfig(cell=4, patch=8, features=8, coarse_channels=4,
-                                                       fine_channels=(4, 8), k=3)), 1)
+    modules["dcn"] = (
+        DynamicCapacityNetwork(DCNConfig(cell=4, patch=8, features=8, coarse_channels=4, fine_channels=(4, 8), k=3)),
+        1,
+    )
     return modules
 
 

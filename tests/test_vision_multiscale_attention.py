@@ -1,13 +1,13 @@
 """attnlib.vision.multiscale_attention: attention to scale."""
+
 from __future__ import annotations
 
 import pytest
 import torch
+from conftest import randn
 
 from attnlib import record_attention
 from attnlib.vision.multiscale_attention import MultiScaleAttention
-from conftest import randn
-
 
 # Tiny tensors: one thread is as fast, and immune to other jobs on the cores.
 pytestmark = pytest.mark.usefixtures("one_thread")

@@ -1,11 +1,12 @@
 """Tests for attnlib.vision.spatial_transformer (Spatial Transformer, Jaderberg et al. 2015)."""
+
 from __future__ import annotations
 
 import pytest
 import torch
 
 from attnlib.record import record_attention
-from attnlib.vision.spatial_transformer import STCNN, STCNNConfig, SpatialTransformer, affine_transform, output_box
+from attnlib.vision.spatial_transformer import STCNN, SpatialTransformer, STCNNConfig, affine_transform, output_box
 
 IDENTITY = torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
 

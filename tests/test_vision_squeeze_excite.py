@@ -1,12 +1,13 @@
 """attnlib.vision.squeeze_excite: Squeeze-and-Excitation."""
+
 from __future__ import annotations
 
 import pytest
 import torch
+from conftest import randn
 
 from attnlib import record_attention
 from attnlib.vision.squeeze_excite import SqueezeExcite
-from conftest import randn
 
 SHAPES = [(2, 32, 7, 7), (3, 48, 5, 9), (2, 16, 1, 1), (1, 64, 14, 3)]
 

@@ -1,4 +1,5 @@
 """attnlib.viz: labelled heatmaps, alignment matrices, overlays."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -65,8 +66,9 @@ def _report(*bleus):
 
 
 def test_plot_bleu_by_length_draws_one_line_per_model_over_the_buckets():
-    ax = viz.plot_bleu_by_length({"RNNencdec": _report(7.0, 6.0, 4.0), "RNNsearch": _report(12.0, 13.0, 11.0)},
-                            title="quick run")
+    ax = viz.plot_bleu_by_length(
+        {"RNNencdec": _report(7.0, 6.0, 4.0), "RNNsearch": _report(12.0, 13.0, 11.0)}, title="quick run"
+    )
     assert [line.get_label() for line in ax.get_lines()] == ["RNNencdec", "RNNsearch"]
     assert list(ax.get_lines()[1].get_ydata()) == [12.0, 13.0, 11.0]
     assert [t.get_text() for t in ax.get_xticklabels()] == ["1-5\n(10)", "6-8\n(7)", "9-11\n(3)"]

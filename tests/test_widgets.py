@@ -1,4 +1,5 @@
 """attnlib.widgets: one object, a live widget in a kernel and a static animation in the book."""
+
 from __future__ import annotations
 
 import re
@@ -53,7 +54,7 @@ def test_explicit_frames_and_live_redraw():
     fig = interactive_figure(draw, {"a": a, "b": b}, frames=[{"b": 2.0}, {"a": 0.0, "b": 3.0}], alt='a "quoted" <alt>')
     assert 'alt="a &quot;quoted&quot; &lt;alt&gt;"' in fig.fallback_html()
     assert fig.frames == [{"a": 0.5, "b": 2.0}, {"a": 0.0, "b": 3.0}]
-    fig.widget  # builds the live version: one draw
+    assert fig.widget is not None  # builds the live version: one draw
     a.value = 0.75  # a change of control redraws
     assert seen[-1] == (0.75, 1.0)
 

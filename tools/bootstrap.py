@@ -13,6 +13,7 @@ The cell is recognised by its first line; a notebook without it gets it inserted
 first code cell.  The chapter template (``templates/``) is kept current too.
 ``tests/test_book.py`` runs the check.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -46,28 +47,32 @@ def install_spec() -> str:
 
 
 def cell_source() -> str:
-    return "\n".join([
-        MARKER,
-        "# Written by tools/bootstrap.py from _config.yml: edit it there, not here.",
-        "import importlib.util",
-        "import subprocess",
-        "import sys",
-        "",
-        'if importlib.util.find_spec("attnlib") is None:',
-        f'    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "{install_spec()}"], check=True)',
-        "    importlib.invalidate_caches()",
-        "",
-        "import attnlib",
-        "",
-        "DEVICE = attnlib.default_device()  # CUDA when the runtime has a GPU (Colab: Runtime > Change runtime type)",
-    ])
+    return "\n".join(
+        [
+            MARKER,
+            "# Written by tools/bootstrap.py from _config.yml: edit it there, not here.",
+            "import importlib.util",
+            "import subprocess",
+            "import sys",
+            "",
+            'if importlib.util.find_spec("attnlib") is None:',
+            f'    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "{install_spec()}"], check=True)',
+            "    importlib.invalidate_caches()",
+            "",
+            "import attnlib",
+            "",
+            "DEVICE = attnlib.default_device()  # CUDA when the runtime has a GPU (Colab: Runtime > Change runtime type)",  # noqa: E501
+        ]
+    )
 
 
 def colab_url(notebook: Path) -> str:
     """The Colab address of a chapter, as the book's launch button builds it."""
     url, branch = repository()
     owner_repo = url.removeprefix("https://github.com/")
-    return f"https://colab.research.google.com/github/{owner_repo}/blob/{branch}/{notebook.relative_to(ROOT).as_posix()}"
+    return (
+        f"https://colab.research.google.com/github/{owner_repo}/blob/{branch}/{notebook.relative_to(ROOT).as_posix()}"
+    )
 
 
 def chapters() -> list[Path]:
@@ -91,18 +96,28 @@ def sync(path: Path, check: bool) -> bool:
     nb = json.loads(path.read_text(encoding="utf-8"))
     wanted = cell_source()
     index = bootstrap_index(nb)
-    if (index is not None and "".join(nb["cells"][index]["source"]) == wanted
-            and nb["cells"][index].get("metadata", {}).get("tags") == TAGS):
+    if (
+        index is not None
+        and "".join(nb["cells"][index]["source"]) == wanted
+        and nb["cells"][index].get("metadata", {}).get("tags") == TAGS
+    ):
         return True
     if check:
         return False
     lines = wanted.splitlines(keepends=True)
     if index is None:
         first_code = next((i for i, c in enumerate(nb["cells"]) if c["cell_type"] == "code"), len(nb["cells"]))
-        nb["cells"].insert(first_code, {
-            "cell_type": "code", "execution_count": None, "id": "bootstrap",
-            "metadata": {"tags": TAGS}, "outputs": [], "source": lines,
-        })
+        nb["cells"].insert(
+            first_code,
+            {
+                "cell_type": "code",
+                "execution_count": None,
+                "id": "bootstrap",
+                "metadata": {"tags": TAGS},
+                "outputs": [],
+                "source": lines,
+            },
+        )
     else:
         nb["cells"][index]["source"] = lines
         nb["cells"][index].setdefault("metadata", {})["tags"] = TAGS

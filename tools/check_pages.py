@@ -20,6 +20,7 @@ that the book works offline.  A page fails when it has
 The search page must also find a word every chapter uses.  A full-page screenshot of each
 page is written to ``_build/screenshots/``; the exit status is 1 when anything failed.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -45,8 +46,13 @@ import bootstrap  # noqa: E402
 HTML = ROOT / "_build" / "html"
 SHOTS = ROOT / "_build" / "screenshots"
 CHROMIUM_FLAGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
 ]
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
 
@@ -74,7 +80,8 @@ def notebook_image_count(path: Path) -> int:
     nb = json.loads(path.read_text(encoding="utf-8"))
     return sum(
         1
-        for cell in nb["cells"] if cell["cell_type"] == "code"
+        for cell in nb["cells"]
+        if cell["cell_type"] == "code"
         for out in cell["outputs"]
         if "image/png" in out.get("data", {}) and "text/html" not in out["data"]
     )
@@ -84,7 +91,8 @@ def notebook_interactive_count(path: Path) -> int:
     nb = json.loads(path.read_text(encoding="utf-8"))
     return sum(
         1
-        for cell in nb["cells"] if cell["cell_type"] == "code"
+        for cell in nb["cells"]
+        if cell["cell_type"] == "code"
         for out in cell["outputs"]
         if WIDGET_MIME in out.get("data", {}) and "text/html" in out["data"]
     )
@@ -145,8 +153,9 @@ def check_links(page, base: str, report: PageReport) -> None:
 
 def check_images(page, base: str, report: PageReport, expected_figures: int | None) -> None:
     images = page.eval_on_selector_all(
-        "img", "els => els.map(e => ({src: e.src, alt: e.getAttribute('alt') || '', "
-        "output: !!e.closest('.cell_output'), interactive: !!e.closest('.attnlib-interactive')}))"
+        "img",
+        "els => els.map(e => ({src: e.src, alt: e.getAttribute('alt') || '', "
+        "output: !!e.closest('.cell_output'), interactive: !!e.closest('.attnlib-interactive')}))",
     )
     for image in images:
         if image["src"].startswith(base) and fetch(image["src"])[0] != 200:
@@ -177,7 +186,7 @@ def check_math(page, report: PageReport) -> None:
     for marker in ("\\(", "\\[", "$$"):
         if marker in text:
             at = text.index(marker)
-            report.problems.append(f"raw TeX {marker!r} in the page text: ...{text[max(0, at - 40):at + 40]!r}")
+            report.problems.append(f"raw TeX {marker!r} in the page text: ...{text[max(0, at - 40) : at + 40]!r}")
 
 
 def check_interactive(page, report: PageReport, expected: int | None) -> None:
@@ -200,7 +209,8 @@ def check_interactive(page, report: PageReport, expected: int | None) -> None:
             report.problems.append(f"interactive figure {i + 1}: the frame image does not load")
     dead = page.evaluate(
         f"""() => [...document.querySelectorAll('script[type="{WIDGET_MIME}"], .jupyter-widgets, .widget-area')]
-               .filter(e => e.tagName === 'SCRIPT' || !(e.innerText.trim() || e.querySelector('img, canvas, svg'))).length"""
+               .filter(e => e.tagName === 'SCRIPT'
+                            || !(e.innerText.trim() || e.querySelector('img, canvas, svg'))).length"""
     )
     if dead:
         report.problems.append(f"{dead} widget area(s) with nothing in them (a widget without a static fallback)")
@@ -229,9 +239,15 @@ def check_page(browser, base: str, path: str, source: Path) -> PageReport:
 
     page.route("**/*", block_external)
     page.on("pageerror", lambda error: report.problems.append(f"JavaScript error: {error}"))
-    page.on("console", lambda msg: report.problems.append(f"console error: {msg.text}") if msg.type == "error" else None)
-    page.on("requestfailed", lambda req: report.problems.append(f"request failed: {req.url} ({req.failure})")
-            if req.url.startswith(base) else None)
+    page.on(
+        "console", lambda msg: report.problems.append(f"console error: {msg.text}") if msg.type == "error" else None
+    )
+    page.on(
+        "requestfailed",
+        lambda req: (
+            report.problems.append(f"request failed: {req.url} ({req.failure})") if req.url.startswith(base) else None
+        ),
+    )
     response = page.goto(base + path, wait_until="load", timeout=30000)
     if response is None or response.status != 200:
         report.problems.append(f"page not served (HTTP {response.status if response else '?'})")

@@ -17,6 +17,7 @@ Every example is a pure function of ``(seed, split, index)``: its own generator 
 from those three numbers, so example ``i`` is the same whatever batch or subset it is
 generated in, and a test can regenerate any one of them.
 """
+
 from __future__ import annotations
 
 from typing import NamedTuple, Optional, Sequence
@@ -67,7 +68,9 @@ def _place(
         raise ValueError(f"clutter needs at least 2 source digits; got {n_src}")
     if labels.shape != (n_src,):
         raise ValueError(f"labels must have shape ({n_src},); got {shape_str(labels.shape)}")
-    source = digits.numpy() if digits.dtype == torch.uint8 else (digits.clamp(0, 1) * 255).round().to(torch.uint8).numpy()
+    source = (
+        digits.numpy() if digits.dtype == torch.uint8 else (digits.clamp(0, 1) * 255).round().to(torch.uint8).numpy()
+    )
     out = np.zeros((len(indices), canvas, canvas), dtype=np.uint8)  # (N, canvas, canvas)
     positions = np.zeros((len(indices), 2), dtype=np.int64)
     for row, index in enumerate(indices):
@@ -88,7 +91,9 @@ def _place(
         np.maximum(region, source[index], out=region)
         positions[row] = (x, y)
     images = torch.from_numpy(out).float().div_(255).unsqueeze(1)  # (N, 1, canvas, canvas)
-    return PlacedDigits(images, labels[torch.as_tensor(list(indices), dtype=torch.long)].clone(), torch.from_numpy(positions))
+    return PlacedDigits(
+        images, labels[torch.as_tensor(list(indices), dtype=torch.long)].clone(), torch.from_numpy(positions)
+    )
 
 
 def _indices(n: int, indices: Optional[Sequence[int]]) -> list[int]:
@@ -118,8 +123,16 @@ def translated_mnist(
     Returns:
         A :class:`PlacedDigits`; example ``i`` depends only on ``(seed, split_code, i)``.
     """
-    return _place(digits, labels, _indices(len(digits), indices), seed=seed, split_code=split_code, canvas=canvas,
-                  num_clutter=0, clutter_size=1)
+    return _place(
+        digits,
+        labels,
+        _indices(len(digits), indices),
+        seed=seed,
+        split_code=split_code,
+        canvas=canvas,
+        num_clutter=0,
+        clutter_size=1,
+    )
 
 
 def cluttered_mnist(
@@ -146,8 +159,16 @@ def cluttered_mnist(
         A :class:`PlacedDigits`; example ``i`` depends only on ``(seed, split_code, i)``
         (and the source digits).
     """
-    return _place(digits, labels, _indices(len(digits), indices), seed=seed, split_code=split_code, canvas=canvas,
-                  num_clutter=num_clutter, clutter_size=clutter_size)
+    return _place(
+        digits,
+        labels,
+        _indices(len(digits), indices),
+        seed=seed,
+        split_code=split_code,
+        canvas=canvas,
+        num_clutter=num_clutter,
+        clutter_size=clutter_size,
+    )
 
 
 def _load(split: str, limit: Optional[int], download: bool) -> tuple[Tensor, Tensor]:
@@ -206,5 +227,12 @@ def load_cluttered_mnist(
         A :class:`PlacedDigits` of ``(N, 1, canvas, canvas)`` images.
     """
     digits, labels = _load(split, limit, download)
-    return cluttered_mnist(digits, labels, seed=seed, canvas=canvas, num_clutter=num_clutter,
-                           clutter_size=clutter_size, split_code=_SPLIT_CODES[split])
+    return cluttered_mnist(
+        digits,
+        labels,
+        seed=seed,
+        canvas=canvas,
+        num_clutter=num_clutter,
+        clutter_size=clutter_size,
+        split_code=_SPLIT_CODES[split],
+    )

@@ -16,6 +16,7 @@ no output character comes from.
 
 Each example is a pure function of ``(seed, index)``.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -37,8 +38,20 @@ __all__ = [
     "encode_dates",
 ]
 
-_MONTHS = ("january", "february", "march", "april", "may", "june", "july", "august",
-           "september", "october", "november", "december")
+_MONTHS = (
+    "january",
+    "february",
+    "march",
+    "april",
+    "may",
+    "june",
+    "july",
+    "august",
+    "september",
+    "october",
+    "november",
+    "december",
+)
 _WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 _FIRST, _LAST = dt.date(1950, 1, 1), dt.date(2049, 12, 31)
 _SOURCE_ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789 ,./-'"
@@ -63,14 +76,34 @@ def _segments(fmt: str, d: dt.date) -> list[Segment]:
         "month d, yyyy": [(name, "month"), (" ", None), (day, "day"), (", ", None), (year4, "year")],
         "dd/mm/yyyy": [(day2, "day"), ("/", None), (month2, "month"), ("/", None), (year4, "year")],
         "mm/dd/yy": [(month2, "month"), ("/", None), (day2, "day"), ("/", None), (year2, "year")],
-        "weekday, mon d yyyy": [(weekday, None), (", ", None), (mon, "month"), (" ", None), (day, "day"),
-                                (" ", None), (year4, "year")],
+        "weekday, mon d yyyy": [
+            (weekday, None),
+            (", ", None),
+            (mon, "month"),
+            (" ", None),
+            (day, "day"),
+            (" ", None),
+            (year4, "year"),
+        ],
         "yyyy.mm.dd": [(year4, "year"), (".", None), (month2, "month"), (".", None), (day2, "day")],
         "d mon. yyyy": [(day, "day"), (" ", None), (mon, "month"), (". ", None), (year4, "year")],
-        "the dth of month, yyyy": [("the ", None), (day, "day"), (_ordinal(d.day), None), (" of ", None),
-                                   (name, "month"), (", ", None), (year4, "year")],
-        "mon dth 'yy": [(mon, "month"), (" ", None), (day, "day"), (_ordinal(d.day), None), (" '", None),
-                        (year2, "year")],
+        "the dth of month, yyyy": [
+            ("the ", None),
+            (day, "day"),
+            (_ordinal(d.day), None),
+            (" of ", None),
+            (name, "month"),
+            (", ", None),
+            (year4, "year"),
+        ],
+        "mon dth 'yy": [
+            (mon, "month"),
+            (" ", None),
+            (day, "day"),
+            (_ordinal(d.day), None),
+            (" '", None),
+            (year2, "year"),
+        ],
         "dd-mon-yyyy": [(day2, "day"), ("-", None), (mon, "month"), ("-", None), (year4, "year")],
     }
     return table[fmt]
@@ -78,8 +111,16 @@ def _segments(fmt: str, d: dt.date) -> list[Segment]:
 
 #: The ten surface formats, named by a pattern of their fields.
 DATE_FORMATS = (
-    "d month yyyy", "month d, yyyy", "dd/mm/yyyy", "mm/dd/yy", "weekday, mon d yyyy",
-    "yyyy.mm.dd", "d mon. yyyy", "the dth of month, yyyy", "mon dth 'yy", "dd-mon-yyyy",
+    "d month yyyy",
+    "month d, yyyy",
+    "dd/mm/yyyy",
+    "mm/dd/yy",
+    "weekday, mon d yyyy",
+    "yyyy.mm.dd",
+    "d mon. yyyy",
+    "the dth of month, yyyy",
+    "mon dth 'yy",
+    "dd-mon-yyyy",
 )
 
 

@@ -34,6 +34,7 @@ of ``(seed, i)``, so any example can be regenerated alone, in any batch, in any 
 :func:`load_distorted_mnist` numbers the 60000 training images 0..59999 and the 10000 test
 images 60000..69999, so the two splits never share a distortion.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -46,8 +47,15 @@ from torch import Tensor
 from attnlib._checks import check_rank, check_tensor, shape_str
 from attnlib.data.mnist import load_mnist
 
-__all__ = ["VARIANTS", "OUTPUT_SIZE", "Distortion", "sample_distortion", "apply_distortion",
-           "distort_mnist", "load_distorted_mnist"]
+__all__ = [
+    "VARIANTS",
+    "OUTPUT_SIZE",
+    "Distortion",
+    "sample_distortion",
+    "apply_distortion",
+    "distort_mnist",
+    "load_distorted_mnist",
+]
 
 #: The four variants, in the order of the paper's Table 1.
 VARIANTS = ("R", "RTS", "P", "E")
@@ -116,8 +124,9 @@ class Distortion:
 
     def __getitem__(self, index: slice | Tensor) -> "Distortion":
         flow = None if self.flow is None else self.flow[index]
-        return Distortion(self.variant, self.angle[index], self.scale[index], self.shift[index],
-                          self.corners[index], flow)
+        return Distortion(
+            self.variant, self.angle[index], self.scale[index], self.shift[index], self.corners[index], flow
+        )
 
 
 _UNIT_CORNERS = torch.tensor([[-1.0, -1.0], [1.0, -1.0], [1.0, 1.0], [-1.0, 1.0]], dtype=torch.float64)
@@ -226,7 +235,9 @@ def apply_distortion(images: Tensor, distortion: Distortion) -> Tensor:
     x = _as_unit_float(images)
     n, size = x.shape[0], distortion.size
     if distortion.angle.shape[0] != n:
-        raise ValueError(f"distortion has {distortion.angle.shape[0]} rows but images has shape {shape_str(images.shape)}")
+        raise ValueError(
+            f"distortion has {distortion.angle.shape[0]} rows but images has shape {shape_str(images.shape)}"
+        )
     theta = distortion.sampling_matrix()  # (N, 3, 3) output -> input, normalised
     identity = torch.eye(2, 3).expand(n, 2, 3)
     base = F.affine_grid(identity, [n, 1, size, size], align_corners=False).double()  # (N, S, S, 2)
@@ -291,11 +302,17 @@ def distort_mnist(
     out = torch.cat(outputs) if outputs else torch.zeros(0, 1, OUTPUT_SIZE[variant], OUTPUT_SIZE[variant])
     if not return_params:
         return out
-    merged = sample_distortion(variant, seed, []) if not params else Distortion(
-        variant,
-        torch.cat([p.angle for p in params]), torch.cat([p.scale for p in params]),
-        torch.cat([p.shift for p in params]), torch.cat([p.corners for p in params]),
-        None if params[0].flow is None else torch.cat([p.flow for p in params if p.flow is not None]),
+    merged = (
+        sample_distortion(variant, seed, [])
+        if not params
+        else Distortion(
+            variant,
+            torch.cat([p.angle for p in params]),
+            torch.cat([p.scale for p in params]),
+            torch.cat([p.shift for p in params]),
+            torch.cat([p.corners for p in params]),
+            None if params[0].flow is None else torch.cat([p.flow for p in params if p.flow is not None]),
+        )
     )
     return out, merged
 

@@ -4,6 +4,7 @@ Both data sets are 28x28 greyscale images with labels 0..9: 60000 for training a
 for testing. :func:`load_mnist` and :func:`load_fashion_mnist` find the files with
 :func:`attnlib.data.paths.locate` (downloading them if allowed) and return plain tensors.
 """
+
 from __future__ import annotations
 
 import gzip
@@ -110,49 +111,34 @@ def read_idx(path: str | Path) -> torch.Tensor:
         try:
             raw = gzip.decompress(raw)
         except (OSError, EOFError, zlib.error) as err:
-            raise ValueError(
-                f"{path}: expected gzip-compressed data, but decompressing failed: {err}"
-            ) from err
+            raise ValueError(f"{path}: expected gzip-compressed data, but decompressing failed: {err}") from err
 
     if len(raw) < 4:
-        raise ValueError(
-            f"{path}: expected an idx header of at least 4 bytes, got {len(raw)} bytes"
-        )
+        raise ValueError(f"{path}: expected an idx header of at least 4 bytes, got {len(raw)} bytes")
     if raw[0] != 0 or raw[1] != 0:
-        raise ValueError(
-            f"{path}: expected the first two bytes to be 00 00, got {raw[:2].hex(' ')}"
-        )
+        raise ValueError(f"{path}: expected the first two bytes to be 00 00, got {raw[:2].hex(' ')}")
     type_code, ndim = raw[2], raw[3]
     if type_code not in _IDX_DTYPES:
         known = ", ".join(f"0x{code:02X}" for code in _IDX_DTYPES)
-        raise ValueError(
-            f"{path}: expected an idx type code in ({known}), got 0x{type_code:02X}"
-        )
+        raise ValueError(f"{path}: expected an idx type code in ({known}), got 0x{type_code:02X}")
     if ndim == 0:
         raise ValueError(f"{path}: expected at least 1 dimension, got 0")
     header_bytes = 4 + 4 * ndim
     if len(raw) < header_bytes:
-        raise ValueError(
-            f"{path}: expected a {header_bytes}-byte header for {ndim} dimensions, "
-            f"got {len(raw)} bytes"
-        )
+        raise ValueError(f"{path}: expected a {header_bytes}-byte header for {ndim} dimensions, got {len(raw)} bytes")
     shape = struct.unpack(f">{ndim}I", raw[4:header_bytes])
     dtype = _IDX_DTYPES[type_code]
     expected = math.prod(shape) * dtype.itemsize
     received = len(raw) - header_bytes
     if received != expected:
-        raise ValueError(
-            f"{path}: expected {expected} bytes of data for shape {shape}, got {received}"
-        )
+        raise ValueError(f"{path}: expected {expected} bytes of data for shape {shape}, got {received}")
 
     items = np.frombuffer(raw, dtype=dtype, offset=header_bytes)
     native = items.astype(dtype.newbyteorder("="))  # a copy: writable and in native order
     return torch.from_numpy(native).reshape(shape)
 
 
-def load_mnist(
-    split: str = "train", *, download: bool = True
-) -> tuple[torch.Tensor, torch.Tensor]:
+def load_mnist(split: str = "train", *, download: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
     """Load the MNIST handwritten digits.
 
     Args:
@@ -172,9 +158,7 @@ def load_mnist(
     return _load(MNIST, split, download)
 
 
-def load_fashion_mnist(
-    split: str = "train", *, download: bool = True
-) -> tuple[torch.Tensor, torch.Tensor]:
+def load_fashion_mnist(split: str = "train", *, download: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
     """Load Fashion-MNIST, Zalando's 28x28 pictures of clothes.
 
     Args:
@@ -207,13 +191,9 @@ def _load(dataset: Dataset, split: str, download: bool) -> tuple[torch.Tensor, t
         images = read_idx(images_path)
         labels = read_idx(labels_path)
         if images.dim() != 3:
-            raise ValueError(
-                f"{images_path}: expected 3-D images (N, H, W), got shape {tuple(images.shape)}"
-            )
+            raise ValueError(f"{images_path}: expected 3-D images (N, H, W), got shape {tuple(images.shape)}")
         if labels.dim() != 1:
-            raise ValueError(
-                f"{labels_path}: expected 1-D labels (N,), got shape {tuple(labels.shape)}"
-            )
+            raise ValueError(f"{labels_path}: expected 1-D labels (N,), got shape {tuple(labels.shape)}")
         if images.shape[0] != labels.shape[0]:
             raise ValueError(
                 f"{dataset.name} {split}: expected as many labels as images, "

@@ -30,14 +30,15 @@ Working offline
     cannot be found, :class:`DataNotFoundError` says which files are missing, their md5s,
     every folder that was searched and why downloading did not help.
 """
+
 from __future__ import annotations
 
 import hashlib
 import http.client
 import os
 import urllib.request
-from dataclasses import dataclass
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
@@ -301,33 +302,32 @@ def _fetch(url: str, destination: Path) -> None:
     with urllib.request.urlopen(url, timeout=_TIMEOUT_S) as response:
         length = response.headers.get("Content-Length")
         total = int(length) if length and length.isdigit() else None
-        with open(destination, "wb") as out, tqdm(
-            total=total,
-            unit="B",
-            unit_scale=True,
-            unit_divisor=1024,
-            desc=destination.name.removesuffix(".part"),
-            leave=False,
-        ) as bar:
+        with (
+            open(destination, "wb") as out,
+            tqdm(
+                total=total,
+                unit="B",
+                unit_scale=True,
+                unit_divisor=1024,
+                desc=destination.name.removesuffix(".part"),
+                leave=False,
+            ) as bar,
+        ):
             while chunk := response.read(_CHUNK_BYTES):
                 out.write(chunk)
                 bar.update(len(chunk))
 
 
-def _not_found_message(
-    dataset: Dataset, dirs: list[Path], target: Path, problems: list[str]
-) -> str:
+def _not_found_message(dataset: Dataset, dirs: list[Path], target: Path, problems: list[str]) -> str:
     """Build the explanation carried by :class:`DataNotFoundError`."""
     lines = [
-        f"Data set {dataset.name!r} was not found "
-        f"({dataset.citation}; licence: {dataset.licence}).",
+        f"Data set {dataset.name!r} was not found ({dataset.citation}; licence: {dataset.licence}).",
         "Folders searched:",
         *(f"  {base / dataset.name}" for base in dirs),
         f"Files missing from {target}:",
         *(f"  {remote.name} (md5 {remote.md5})" for remote in _missing(dataset, target)),
         "Download:",
         *(f"  {problem}" for problem in problems),
-        f"To fix this, put these files in {target} or point {ENV_VAR} at a folder that "
-        f"contains {dataset.name}/.",
+        f"To fix this, put these files in {target} or point {ENV_VAR} at a folder that contains {dataset.name}/.",
     ]
     return "\n".join(lines)

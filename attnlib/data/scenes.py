@@ -13,6 +13,7 @@ as images whose correct answer is known, so that an attention model can be *scor
 Every grid cell holds one bar, jittered by a few pixels.  A scene is a pure function of
 ``(kind, seed)``.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

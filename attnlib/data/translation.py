@@ -11,6 +11,7 @@ vocabularies; :meth:`TranslationData.batches` yields padded tensors.
 
 Token ids: ``0 = <pad>``, ``1 = <bos>``, ``2 = <eos>``, ``3 = <unk>`` in both vocabularies.
 """
+
 from __future__ import annotations
 
 import re
@@ -133,8 +134,9 @@ class Vocab:
 
     def __init__(self, sentences: Sequence[Sequence[str]], min_freq: int = 1, max_size: Optional[int] = None) -> None:
         counts = Counter(token for sentence in sentences for token in sentence)
-        ranked = sorted((t for t, c in counts.items() if c >= min_freq and t not in SPECIALS),
-                        key=lambda t: (-counts[t], t))  # frequency, then alphabetical: deterministic
+        ranked = sorted(
+            (t for t, c in counts.items() if c >= min_freq and t not in SPECIALS), key=lambda t: (-counts[t], t)
+        )  # frequency, then alphabetical: deterministic
         if max_size is not None:
             ranked = ranked[: max(0, max_size - len(SPECIALS))]
         self.itos: list[str] = list(SPECIALS) + ranked
@@ -150,7 +152,7 @@ class Vocab:
     def decode(self, ids: Union[Sequence[int], Tensor], strip: bool = True) -> list[str]:
         """Tokens of ``ids``; with ``strip``, stop at ``<eos>`` and drop ``<pad>``/``<bos>``."""
         tokens = []
-        for i in (ids.tolist() if isinstance(ids, Tensor) else ids):
+        for i in ids.tolist() if isinstance(ids, Tensor) else ids:
             if strip and i == EOS:
                 break
             if strip and i in (PAD, BOS):
@@ -201,7 +203,11 @@ class TranslationData:
         return Batch(src, src_lengths, tgt_in, tgt_out)
 
     def batches(
-        self, split: str = "train", batch_size: int = 64, shuffle: bool = True, generator: Optional[torch.Generator] = None
+        self,
+        split: str = "train",
+        batch_size: int = 64,
+        shuffle: bool = True,
+        generator: Optional[torch.Generator] = None,
     ) -> Iterator[Batch]:
         """Padded batches of one split; the source of every sentence ends with ``<eos>``."""
         pairs = {"train": self.train, "valid": self.valid, "test": self.test}.get(split)
@@ -246,6 +252,7 @@ def make_translation_data(
     tgt_vocab = Vocab([t for _, t in splits["train"]], min_freq=min_freq, max_size=max_vocab)
     if known_words_only:
         for name, split in splits.items():
-            splits[name] = [(s, t) for s, t in split
-                            if all(w in src_vocab.stoi for w in s) and all(w in tgt_vocab.stoi for w in t)]
+            splits[name] = [
+                (s, t) for s, t in split if all(w in src_vocab.stoi for w in s) and all(w in tgt_vocab.stoi for w in t)
+            ]
     return TranslationData(splits["train"], splits["valid"], splits["test"], src_vocab, tgt_vocab)

@@ -8,6 +8,7 @@
 * :mod:`attnlib.efficient.linear`: :func:`linear_attention`, a kernel feature map instead of
   the softmax (Katharopoulos et al. 2020), in ``O(N)``, causal by prefix sums.
 """
+
 from __future__ import annotations
 
 from .chunked import chunked_attention

@@ -41,6 +41,7 @@ recomputing each block in its backward pass from ``q``, ``k`` and the log-sum-ex
 attention weights, so it has nothing to hand to :func:`attnlib.record.emit`: use
 :func:`attnlib.functional.scaled_dot_product_attention` to look at maps.
 """
+
 from __future__ import annotations
 
 from typing import Optional, Union

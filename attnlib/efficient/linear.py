@@ -29,6 +29,7 @@ linear-attention kernels).  Both forms give the same numbers as
 The feature map is not the exponential, so the weights are *not* softmax weights: the
 chapter measures how far they are from them.
 """
+
 from __future__ import annotations
 
 from typing import Callable, Optional

@@ -22,6 +22,7 @@ into blocks of ``b`` and each block meets only the slab of ``b + 2 * window`` ke
 can reach it (``b + window`` when causal).  Time and memory are ``O(T * (b + 2 window))``,
 linear in the sequence length for a fixed window.
 """
+
 from __future__ import annotations
 
 from typing import Optional, Union
@@ -34,6 +35,7 @@ from .._checks import check_qkv, shape_str
 from ..masks import check_key_mask, resolve_scale, safe_softmax, work_dtype
 
 __all__ = ["sliding_window_mask", "sliding_window_attention"]
+
 
 def sliding_window_mask(T: int, window: int, causal: bool = False, *, device: Optional[torch.device] = None) -> Tensor:
     """The band mask of sliding-window attention.

@@ -9,6 +9,7 @@ One mechanism per module file; the public names are re-exported here.
 - :mod:`~attnlib.hard.heads`: the action (classifier) and baseline readouts of the core;
 - :mod:`~attnlib.hard.ram`: the Recurrent Attention Model that assembles them.
 """
+
 from __future__ import annotations
 
 from .core_network import CoreNetwork
@@ -19,7 +20,18 @@ from .ram import RAMConfig, RAMOutput, RecurrentAttentionModel
 from .reinforce import HybridLoss, expected_reward_gradient, hybrid_loss, reinforce_loss, score_function_samples
 
 __all__ = [
-    "ActionNetwork", "BaselineNetwork", "CoreNetwork", "GlimpseNetwork", "GlimpseSensor", "LocationNetwork",
-    "RAMConfig", "RAMOutput", "RecurrentAttentionModel",
-    "HybridLoss", "expected_reward_gradient", "hybrid_loss", "reinforce_loss", "score_function_samples",
+    "ActionNetwork",
+    "BaselineNetwork",
+    "CoreNetwork",
+    "GlimpseNetwork",
+    "GlimpseSensor",
+    "LocationNetwork",
+    "RAMConfig",
+    "RAMOutput",
+    "RecurrentAttentionModel",
+    "HybridLoss",
+    "expected_reward_gradient",
+    "hybrid_loss",
+    "reinforce_loss",
+    "score_function_samples",
 ]

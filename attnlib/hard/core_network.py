@@ -4,6 +4,7 @@ Mnih, Heess, Graves and Kavukcuoglu, *Recurrent Models of Visual Attention*, Neu
 (arXiv:1406.6247), section 4.  ``h_t = ReLU(W_h h_{t-1} + W_x g_t + b)`` (256 rectifier units, the paper's
 classification model) or an LSTM (the paper's choice for its game).
 """
+
 from __future__ import annotations
 
 from typing import Optional
@@ -42,8 +43,9 @@ class CoreNetwork(nn.Module):
         else:
             self.lstm = nn.LSTMCell(input_size, hidden_size)
 
-    def initial_state(self, batch_size: int, device: Optional[torch.device] = None,
-                      dtype: Optional[torch.dtype] = None) -> CoreState:
+    def initial_state(
+        self, batch_size: int, device: Optional[torch.device] = None, dtype: Optional[torch.dtype] = None
+    ) -> CoreState:
         """Zeros: ``h`` of shape ``(B, hidden_size)`` and, for the LSTM, ``c`` of the same shape."""
         h = torch.zeros(batch_size, self.hidden_size, device=device, dtype=dtype)
         return h, (torch.zeros_like(h) if self.cell == "lstm" else None)

@@ -16,6 +16,7 @@ Coordinates: a location is ``(x, y)`` in ``[-1, 1]^2`` with ``-1`` the left (top
 :func:`torch.nn.functional.affine_grid` and ``grid_sample`` with ``align_corners=False``;
 ``(0, 0)`` is the centre.  Outside the image the sensor sees zeros.
 """
+
 from __future__ import annotations
 
 import torch
@@ -82,7 +83,9 @@ class GlimpseSensor(nn.Module):
         cy = (locations[..., 1] + 1) * height / 2  # (...,)
         out = []
         for side in self.sides():
-            out.append(torch.stack([cx - side / 2, cy - side / 2, torch.full_like(cx, side), torch.full_like(cy, side)], -1))
+            out.append(
+                torch.stack([cx - side / 2, cy - side / 2, torch.full_like(cx, side), torch.full_like(cy, side)], -1)
+            )
         return torch.stack(out, dim=-2)  # (..., S, 4)
 
     def forward(self, images: Tensor, locations: Tensor) -> Tensor:
@@ -113,7 +116,9 @@ class GlimpseSensor(nn.Module):
             theta[:, 1, 1] = side / H
             theta[:, :, 2] = locations
             grid = F.affine_grid(theta, [B, C, side, side], align_corners=False)  # (B, side, side, 2)
-            patch = F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=False)  # (B, C, side, side)
+            patch = F.grid_sample(
+                images, grid, mode="bilinear", padding_mode="zeros", align_corners=False
+            )  # (B, C, side, side)
             if side != p:
                 patch = F.avg_pool2d(patch, kernel_size=side // p)  # (B, C, p, p)
             patches.append(patch)
@@ -133,8 +138,14 @@ class GlimpseNetwork(nn.Module):
         output_size: units of ``g`` (256 in the paper).
     """
 
-    def __init__(self, sensor: GlimpseSensor, channels: int = 1, what_size: int = 128, where_size: int = 128,
-                 output_size: int = 256) -> None:
+    def __init__(
+        self,
+        sensor: GlimpseSensor,
+        channels: int = 1,
+        what_size: int = 128,
+        where_size: int = 128,
+        output_size: int = 256,
+    ) -> None:
         super().__init__()
         self.sensor = sensor
         glimpse_numel = sensor.num_scales * channels * sensor.patch_size**2

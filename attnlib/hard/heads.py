@@ -7,6 +7,7 @@ Mnih, Heess, Graves and Kavukcuoglu, *Recurrent Models of Visual Attention*, Neu
 * **Baseline network**: ``b_t = w^T h + c``, trained by regression on the reward; it
   reduces the variance of the REINFORCE gradient (:mod:`attnlib.hard.reinforce`).
 """
+
 from __future__ import annotations
 
 import torch.nn.functional as F

@@ -9,6 +9,7 @@ Coordinates: a location is ``(x, y)`` in ``[-1, 1]^2`` with ``-1`` the left (top
 :func:`torch.nn.functional.affine_grid` and ``grid_sample`` with ``align_corners=False``;
 ``(0, 0)`` is the centre.  Outside the image the sensor sees zeros.
 """
+
 from __future__ import annotations
 
 from typing import Optional

@@ -27,6 +27,7 @@ Recording: ``with attnlib.record_attention(model) as maps`` collects ``"glimpse.
 (``T`` tensors ``(B, S, C, p, p)``, the patches seen) and ``"location"`` (``T`` tensors
 ``(B, 2)``, the locations used), one entry per glimpse.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

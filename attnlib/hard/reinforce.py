@@ -21,6 +21,7 @@ The helpers on a categorical policy (:func:`expected_reward_gradient`,
 :func:`score_function_samples`) are what the chapter uses to check the estimator against
 the exact gradient and to measure its variance.
 """
+
 from __future__ import annotations
 
 from typing import NamedTuple, Optional, Union
@@ -69,7 +70,8 @@ def reinforce_loss(log_probs: Tensor, rewards: Tensor, baselines: Optional[Tenso
         baselines = baselines[:, None] if baselines.dim() == 1 else baselines  # (B, T)
         if baselines.shape != log_probs.shape:
             raise ValueError(
-                f"baselines must have the shape of log_probs {shape_str(log_probs.shape)}; got {shape_str(baselines.shape)}"
+                f"baselines must have the shape of log_probs {shape_str(log_probs.shape)}; "
+                f"got {shape_str(baselines.shape)}"
             )
         advantage = advantage - baselines  # (B, T)
     return -(advantage.detach() * log_probs).sum(dim=1).mean()  # (B, T) -> (B,) -> scalar
@@ -145,7 +147,9 @@ def expected_reward_gradient(logits: Tensor, rewards: Tensor) -> Tensor:
     """
     check_rank(logits, "logits", 1, "(K,)")
     if rewards.shape != logits.shape:
-        raise ValueError(f"rewards must have the shape of logits {shape_str(logits.shape)}; got {shape_str(rewards.shape)}")
+        raise ValueError(
+            f"rewards must have the shape of logits {shape_str(logits.shape)}; got {shape_str(rewards.shape)}"
+        )
     p = torch.softmax(logits, dim=0)  # (K,)
     return p * (rewards - (p * rewards).sum())
 
@@ -176,7 +180,9 @@ def score_function_samples(
     """
     check_rank(logits, "logits", 1, "(K,)")
     if rewards.shape != logits.shape:
-        raise ValueError(f"rewards must have the shape of logits {shape_str(logits.shape)}; got {shape_str(rewards.shape)}")
+        raise ValueError(
+            f"rewards must have the shape of logits {shape_str(logits.shape)}; got {shape_str(rewards.shape)}"
+        )
     p = torch.softmax(logits, dim=0)  # (K,)
     actions = torch.multinomial(p, num_samples, replacement=True, generator=generator)  # (N,)
     score = F.one_hot(actions, logits.shape[0]).to(p.dtype) - p  # (N, K): grad of log p_a

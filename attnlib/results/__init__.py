@@ -14,6 +14,7 @@ and warns, the experiment scripts refuse to start from such a tree
 (:func:`require_clean_tree`), and the test suite refuses to ship such a file.  The result
 files themselves (``attnlib/results/*.json``) do not count as changes.
 """
+
 from __future__ import annotations
 
 import datetime as _dt

@@ -9,6 +9,7 @@
 - :mod:`~attnlib.seq2seq.metrics`: alignment accuracy and BLEU by sentence length;
 - :mod:`~attnlib.seq2seq.evaluation`: decode a test set and score it.
 """
+
 from __future__ import annotations
 
 from .bahdanau import BahdanauDecoder

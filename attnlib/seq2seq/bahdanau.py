@@ -13,6 +13,7 @@ annotation ``h_j`` with the additive score and the scores become weights::
 ``U_a h_j`` does not depend on ``i``; it is computed once per sentence (the paper notes the
 same saving).  The weights ``a_i`` ``(B, S)`` are emitted to :mod:`attnlib.record` at every step.
 """
+
 from __future__ import annotations
 
 import torch
@@ -40,8 +41,16 @@ class BahdanauDecoder(StepDecoder):
         dropout: dropout on embeddings and readout.
     """
 
-    def __init__(self, vocab_size: int, annotation_dim: int, embed_dim: int = 256, hidden_dim: int = 256,
-                 attention_dim: int = 256, readout_dim: int = 256, dropout: float = 0.0) -> None:
+    def __init__(
+        self,
+        vocab_size: int,
+        annotation_dim: int,
+        embed_dim: int = 256,
+        hidden_dim: int = 256,
+        attention_dim: int = 256,
+        readout_dim: int = 256,
+        dropout: float = 0.0,
+    ) -> None:
         super().__init__()
         self.embed = nn.Embedding(vocab_size, embed_dim, padding_idx=0)
         self.score = AdditiveScore(hidden_dim, annotation_dim, attention_dim)  # W_a, U_a, v_a
@@ -63,8 +72,9 @@ class BahdanauDecoder(StepDecoder):
         context = (weights[:, :, None] * enc.annotations).sum(dim=1)  # (B, 2H)
         return context, weights
 
-    def step(self, prev_tokens: Tensor, state: tuple[Tensor, Tensor], enc: EncoderOutput
-             ) -> tuple[Tensor, tuple[Tensor, Tensor], Tensor]:
+    def step(
+        self, prev_tokens: Tensor, state: tuple[Tensor, Tensor], enc: EncoderOutput
+    ) -> tuple[Tensor, tuple[Tensor, Tensor], Tensor]:
         s_prev, projected_keys = state
         y_prev = self.dropout(self.embed(prev_tokens))  # (B, E)
         context, weights = self.attend(s_prev, projected_keys, enc)

@@ -4,6 +4,7 @@ Both call the decoder's ``step`` (see :class:`~attnlib.seq2seq.model.StepDecoder
 work for every decoder of this package.  With ``beam_size=1``, beam search makes the same
 choices as greedy decoding (a test checks it).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
@@ -82,15 +83,17 @@ def greedy_decode(model: Seq2Seq, src: Tensor, src_lengths: Tensor, max_len: int
         seq = out_tokens[b]
         n = seq.index(EOS) + 1 if EOS in seq else len(seq)
         length = int(src_lengths[b])
-        alignment = (torch.stack([r[b, :length] for r in rows[:n] if r is not None]).cpu()
-                     if rows[0] is not None else None)  # (n, S)
+        alignment = (
+            torch.stack([r[b, :length] for r in rows[:n] if r is not None]).cpu() if rows[0] is not None else None
+        )  # (n, S)
         results.append(Hypothesis(seq[:n], alignment, float(log_probs[b])))
     return results
 
 
 @torch.no_grad()
-def beam_search(model: Seq2Seq, src: Tensor, src_length: int, beam_size: int = 5, max_len: int = 50,
-                length_penalty: float = 0.0) -> Hypothesis:
+def beam_search(
+    model: Seq2Seq, src: Tensor, src_length: int, beam_size: int = 5, max_len: int = 50, length_penalty: float = 0.0
+) -> Hypothesis:
     """Keep the ``beam_size`` best partial translations of one sentence at every step.
 
     A hypothesis ends when it emits ``<eos>``; the search stops when ``beam_size``
@@ -108,7 +111,9 @@ def beam_search(model: Seq2Seq, src: Tensor, src_length: int, beam_size: int = 5
     src = src[None] if src.dim() == 1 else src
     check_rank(src, "src", 2, "(1, S)")
     if src.shape[0] != 1:
-        raise ValueError(f"beam_search decodes one sentence: src must have shape (S,) or (1, S); got {tuple(src.shape)}")
+        raise ValueError(
+            f"beam_search decodes one sentence: src must have shape (S,) or (1, S); got {tuple(src.shape)}"
+        )
     BOS, EOS = model.bos_id, model.eos_id
     enc = model.encoder(src, torch.tensor([src_length], device=src.device))
     state = model.decoder.init_state(enc)
@@ -135,8 +140,11 @@ def beam_search(model: Seq2Seq, src: Tensor, src_length: int, beam_size: int = 5
         keep = []
         for i in range(len(parents)):
             if int(next_tokens[i]) == EOS:
-                finished.append(Hypothesis(tokens[i, 1:].tolist(), rows[i].cpu() if rows is not None else None,
-                                           float(top_scores[i])))
+                finished.append(
+                    Hypothesis(
+                        tokens[i, 1:].tolist(), rows[i].cpu() if rows is not None else None, float(top_scores[i])
+                    )
+                )
             else:
                 keep.append(i)
         if len(finished) >= beam_size or not keep:
@@ -148,6 +156,11 @@ def beam_search(model: Seq2Seq, src: Tensor, src_length: int, beam_size: int = 5
         live_enc = _select(enc, torch.zeros(len(keep), dtype=torch.long, device=src.device))
     if not finished:  # max_len reached: the best unfinished hypothesis
         best = int(live_scores.argmax())
-        finished.append(Hypothesis(live_tokens[best, 1:].tolist(),
-                                   live_rows[best].cpu() if live_rows is not None else None, float(live_scores[best])))
+        finished.append(
+            Hypothesis(
+                live_tokens[best, 1:].tolist(),
+                live_rows[best].cpu() if live_rows is not None else None,
+                float(live_scores[best]),
+            )
+        )
     return max(finished, key=rank)

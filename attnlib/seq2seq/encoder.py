@@ -13,6 +13,7 @@ whole sentence with a focus on the words around ``j``.  Padded positions are ski
 packed sequences: the backward GRU starts at each sentence's last real token, not at the
 padding, and padding annotations are zero.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -80,8 +81,9 @@ class BiGRUEncoder(nn.Module):
         pad_id: the padding token id.
     """
 
-    def __init__(self, vocab_size: int, embed_dim: int = 256, hidden_dim: int = 256, dropout: float = 0.0,
-                 pad_id: int = 0) -> None:
+    def __init__(
+        self, vocab_size: int, embed_dim: int = 256, hidden_dim: int = 256, dropout: float = 0.0, pad_id: int = 0
+    ) -> None:
         super().__init__()
         self.embed = nn.Embedding(vocab_size, embed_dim, padding_idx=pad_id)
         self.rnn = nn.GRU(embed_dim, hidden_dim, batch_first=True, bidirectional=True)

@@ -6,6 +6,7 @@
 
 Both decode greedily, in batches, with the model in ``eval()`` mode.
 """
+
 from __future__ import annotations
 
 from typing import Iterable, Optional, Sequence
@@ -26,8 +27,9 @@ __all__ = ["decode_batches", "date_scores", "bleu_report", "DEFAULT_LENGTH_EDGES
 DEFAULT_LENGTH_EDGES = (5, 8, 11, 20)
 
 
-def decode_batches(model: Seq2Seq, batches: Iterable[Batch], max_len: int = 50,
-                   device: Optional[torch.device] = None) -> list[Hypothesis]:
+def decode_batches(
+    model: Seq2Seq, batches: Iterable[Batch], max_len: int = 50, device: Optional[torch.device] = None
+) -> list[Hypothesis]:
     """Greedy hypotheses for every sentence of ``batches``, in order."""
     model.eval()
     device = device or next(model.parameters()).device
@@ -37,11 +39,14 @@ def decode_batches(model: Seq2Seq, batches: Iterable[Batch], max_len: int = 50,
     return out
 
 
-def date_scores(model: Seq2Seq, examples: Sequence[DateExample], src_vocab: Vocab, tgt_vocab: Vocab,
-                batch_size: int = 250) -> dict[str, float]:
+def date_scores(
+    model: Seq2Seq, examples: Sequence[DateExample], src_vocab: Vocab, tgt_vocab: Vocab, batch_size: int = 250
+) -> dict[str, float]:
     """``exact_match`` (the whole ISO date right), ``alignment_accuracy`` (mean attention mass
     on the right source field; NaN without attention) and ``uniform_alignment`` (chance)."""
-    batches = (encode_dates(examples[i : i + batch_size], src_vocab, tgt_vocab) for i in range(0, len(examples), batch_size))
+    batches = (
+        encode_dates(examples[i : i + batch_size], src_vocab, tgt_vocab) for i in range(0, len(examples), batch_size)
+    )
     hyps = decode_batches(model, batches, max_len=12)
     exact = sum(float("".join(tgt_vocab.decode(h.tokens)) == e.target) for h, e in zip(hyps, examples)) / len(examples)
     alignments = [h.alignment for h in hyps if h.alignment is not None]
@@ -53,9 +58,15 @@ def date_scores(model: Seq2Seq, examples: Sequence[DateExample], src_vocab: Voca
     return {"exact_match": exact, "alignment_accuracy": aligned, "uniform_alignment": uniform}
 
 
-def bleu_report(model: Seq2Seq, data: TranslationData, split: str = "test",
-                edges: Sequence[int] = DEFAULT_LENGTH_EDGES, max_len: int = 40, batch_size: int = 200,
-                max_per_bucket: Optional[int] = None) -> dict:
+def bleu_report(
+    model: Seq2Seq,
+    data: TranslationData,
+    split: str = "test",
+    edges: Sequence[int] = DEFAULT_LENGTH_EDGES,
+    max_len: int = 40,
+    batch_size: int = 200,
+    max_per_bucket: Optional[int] = None,
+) -> dict:
     """Corpus BLEU and BLEU per bucket of source length (in tokens, without ``<eos>``).
 
     Args:
@@ -75,5 +86,9 @@ def bleu_report(model: Seq2Seq, data: TranslationData, split: str = "test",
     hyps = [data.tgt_vocab.decode(h.tokens) for h in decode_batches(model, batches, max_len=max_len)]
     refs = [tgt for _, tgt in pairs]
     lengths = [len(src) for src, _ in pairs]
-    return {"bleu": corpus_bleu(hyps, refs), "by_length": bleu_by_length(hyps, refs, lengths, edges),
-            "sentences": len(pairs), "hypotheses": hyps}
+    return {
+        "bleu": corpus_bleu(hyps, refs),
+        "by_length": bleu_by_length(hyps, refs, lengths, edges),
+        "sentences": len(pairs),
+        "hypotheses": hyps,
+    }

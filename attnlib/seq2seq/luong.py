@@ -25,6 +25,7 @@ this one is a one-layer GRU, like the rest of this package.  The weights ``a_t``
 window centres ``p_t`` ``(B,)`` of the local variants, under the tag ``"positions"``
 (``maps["<decoder name>.positions"]``).
 """
+
 from __future__ import annotations
 
 from typing import Optional
@@ -85,9 +86,18 @@ class LuongDecoder(StepDecoder):
         dropout: dropout on embeddings and before the output layer.
     """
 
-    def __init__(self, vocab_size: int, annotation_dim: int, score: nn.Module, attention: str = "global",
-                 window: int = 10, input_feeding: bool = True, embed_dim: int = 256, hidden_dim: int = 256,
-                 dropout: float = 0.0) -> None:
+    def __init__(
+        self,
+        vocab_size: int,
+        annotation_dim: int,
+        score: nn.Module,
+        attention: str = "global",
+        window: int = 10,
+        input_feeding: bool = True,
+        embed_dim: int = 256,
+        hidden_dim: int = 256,
+        dropout: float = 0.0,
+    ) -> None:
         super().__init__()
         if attention not in ATTENTION_KINDS:
             raise ValueError(f"attention must be one of {ATTENTION_KINDS}; got {attention!r}")
@@ -105,7 +115,9 @@ class LuongDecoder(StepDecoder):
         self.out = nn.Linear(hidden_dim, vocab_size)  # W_s
         self.dropout = nn.Dropout(dropout)
         if attention == "local-p":
-            self.position = nn.Sequential(nn.Linear(hidden_dim, hidden_dim), nn.Tanh(), nn.Linear(hidden_dim, 1))  # W_p, v_p
+            self.position = nn.Sequential(
+                nn.Linear(hidden_dim, hidden_dim), nn.Tanh(), nn.Linear(hidden_dim, 1)
+            )  # W_p, v_p
 
     def init_state(self, enc: EncoderOutput) -> tuple[Tensor, Tensor, int]:
         """``(h_0 (B, D), h~_0 (B, D) = 0, t = 0)``."""
@@ -126,8 +138,9 @@ class LuongDecoder(StepDecoder):
         emit(self, centers, tag="positions")
         return local_window_mask(centers, lengths, S, self.window), gaussian_window(centers, S, self.window / 2)
 
-    def step(self, prev_tokens: Tensor, state: tuple[Tensor, Tensor, int], enc: EncoderOutput
-             ) -> tuple[Tensor, tuple[Tensor, Tensor, int], Tensor]:
+    def step(
+        self, prev_tokens: Tensor, state: tuple[Tensor, Tensor, int], enc: EncoderOutput
+    ) -> tuple[Tensor, tuple[Tensor, Tensor, int], Tensor]:
         h_prev, h_tilde_prev, t = state
         y_prev = self.dropout(self.embed(prev_tokens))  # (B, E)
         x = torch.cat([y_prev, h_tilde_prev], dim=-1) if self.input_feeding else y_prev

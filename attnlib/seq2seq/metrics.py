@@ -10,6 +10,7 @@
   are already tokenised the same way), so scores are comparable within this course, not
   with papers that score detokenised text.
 """
+
 from __future__ import annotations
 
 from typing import Optional, Sequence
@@ -37,8 +38,11 @@ def alignment_accuracy(weights: Tensor, spans: Sequence[Span]) -> float:
     """
     if weights.dim() != 2:
         raise ValueError(f"weights must be (T, S); got {shape_str(weights.shape)}")
-    masses = [float(weights[t, span[0]:span[1]].sum()) for t, span in enumerate(spans[: weights.shape[0]])
-              if span is not None]
+    masses = [
+        float(weights[t, span[0] : span[1]].sum())
+        for t, span in enumerate(spans[: weights.shape[0]])
+        if span is not None
+    ]
     if not masses:
         raise ValueError("no output step has a span to score")
     return sum(masses) / len(masses)
@@ -57,8 +61,9 @@ def corpus_bleu(hypotheses: Sequence[Sequence[str]], references: Sequence[Sequen
 
     if len(hypotheses) != len(references):
         raise ValueError(f"{len(hypotheses)} hypotheses but {len(references)} references")
-    return sacrebleu.corpus_bleu([" ".join(h) for h in hypotheses], [[" ".join(r) for r in references]],
-                                 tokenize="none", force=True).score
+    return sacrebleu.corpus_bleu(
+        [" ".join(h) for h in hypotheses], [[" ".join(r) for r in references]], tokenize="none", force=True
+    ).score
 
 
 def bleu_by_length(
@@ -80,7 +85,12 @@ def bleu_by_length(
     for high in edges:
         index = [i for i, n in enumerate(source_lengths) if low <= n <= high]
         if index:
-            rows.append({"bucket": f"{low}-{high}", "sentences": len(index),
-                         "bleu": corpus_bleu([hypotheses[i] for i in index], [references[i] for i in index])})
+            rows.append(
+                {
+                    "bucket": f"{low}-{high}",
+                    "sentences": len(index),
+                    "bleu": corpus_bleu([hypotheses[i] for i in index], [references[i] for i in index]),
+                }
+            )
         low = high + 1
     return rows

@@ -6,6 +6,7 @@ for a decoder without attention).  The same step serves teacher-forced training
 (:meth:`StepDecoder.forward` loops over the target), greedy decoding and beam search
 (:mod:`attnlib.seq2seq.decoding`).
 """
+
 from __future__ import annotations
 
 from typing import Any, Optional
@@ -77,8 +78,9 @@ class MaxoutReadout(nn.Module):
         dropout: dropout on ``t`` before the output layer.
     """
 
-    def __init__(self, state_dim: int, embed_dim: int, context_dim: int, readout_dim: int, vocab_size: int,
-                 dropout: float = 0.0) -> None:
+    def __init__(
+        self, state_dim: int, embed_dim: int, context_dim: int, readout_dim: int, vocab_size: int, dropout: float = 0.0
+    ) -> None:
         super().__init__()
         self.pre = nn.Linear(state_dim + embed_dim + context_dim, 2 * readout_dim)  # [U_o V_o C_o], 2l units
         self.out = nn.Linear(readout_dim, vocab_size)  # W_o

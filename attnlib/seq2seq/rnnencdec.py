@@ -9,6 +9,7 @@ readout from ``(s_(i-1), E y_(i-1), c)``.  Only ``c`` differs: fixed here, re-co
 attention at every step there.  That fixed-length vector is the bottleneck that makes
 translation quality fall as sentences get longer.
 """
+
 from __future__ import annotations
 
 import torch
@@ -32,8 +33,15 @@ class PlainDecoder(StepDecoder):
         dropout: dropout on embeddings and readout.
     """
 
-    def __init__(self, vocab_size: int, annotation_dim: int, embed_dim: int = 256, hidden_dim: int = 256,
-                 readout_dim: int = 256, dropout: float = 0.0) -> None:
+    def __init__(
+        self,
+        vocab_size: int,
+        annotation_dim: int,
+        embed_dim: int = 256,
+        hidden_dim: int = 256,
+        readout_dim: int = 256,
+        dropout: float = 0.0,
+    ) -> None:
         super().__init__()
         self.embed = nn.Embedding(vocab_size, embed_dim, padding_idx=0)
         self.summarise = nn.Linear(annotation_dim, hidden_dim)  # c = tanh(V [h->_last; h<-_1])
@@ -47,8 +55,9 @@ class PlainDecoder(StepDecoder):
         context = torch.tanh(self.summarise(enc.require("summary", "PlainDecoder")))  # (B, D)
         return torch.tanh(self.init(context)), context
 
-    def step(self, prev_tokens: Tensor, state: tuple[Tensor, Tensor], enc: EncoderOutput
-             ) -> tuple[Tensor, tuple[Tensor, Tensor], None]:
+    def step(
+        self, prev_tokens: Tensor, state: tuple[Tensor, Tensor], enc: EncoderOutput
+    ) -> tuple[Tensor, tuple[Tensor, Tensor], None]:
         s_prev, context = state  # (B, D), (B, D)
         y_prev = self.dropout(self.embed(prev_tokens))  # (B, E)
         logits = self.readout(s_prev, y_prev, context)  # (B, V)

@@ -6,6 +6,7 @@
 - :mod:`~attnlib.transformer.model`: the encoder-decoder Transformer for translation;
 - :mod:`~attnlib.transformer.lm`: a decoder-only language model with cached generation.
 """
+
 from __future__ import annotations
 
 from .layers import KVCache, LayerCache, TransformerDecoderLayer, TransformerEncoderLayer

@@ -18,6 +18,7 @@ values of the tokens it has already seen (:class:`KVCache`), so each step projec
 token instead of the whole prefix; the cross-attention keys and values of the encoder's
 memory are projected once and kept too.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -139,8 +140,16 @@ class TransformerDecoderLayer(nn.Module):
             :class:`~attnlib.transformer.positional.RotaryEmbedding` (RoPE).
     """
 
-    def __init__(self, d_model: int, num_heads: int, d_ff: int, dropout: float = 0.1, norm_first: bool = False,
-                 cross_attention: bool = True, rotary: bool = False) -> None:
+    def __init__(
+        self,
+        d_model: int,
+        num_heads: int,
+        d_ff: int,
+        dropout: float = 0.1,
+        norm_first: bool = False,
+        cross_attention: bool = True,
+        rotary: bool = False,
+    ) -> None:
         super().__init__()
         self.self_attn = MultiHeadAttention(d_model, num_heads, dropout=dropout)
         self.multihead_attn = MultiHeadAttention(d_model, num_heads, dropout=dropout) if cross_attention else None
@@ -164,15 +173,27 @@ class TransformerDecoderLayer(nn.Module):
         if cache is not None:
             k, v = cache.append(k, v)  # (B, H, T_seen, d): every token so far
         T, S = q.shape[2], k.shape[2]
-        mask = combine_masks({
-            "self_mask": self_mask[:, None] if self_mask is not None and self_mask.dim() == 3 else self_mask,
-            # one new token may see every cached one: no causal mask needed
-            "causal mask": causal_mask(T, S, offset=offset, device=x.device) if causal and T > 1 else None,  # (T, S)
-        }, dtype=x.dtype)
+        mask = combine_masks(
+            {
+                "self_mask": self_mask[:, None] if self_mask is not None and self_mask.dim() == 3 else self_mask,
+                # one new token may see every cached one: no causal mask needed
+                "causal mask": causal_mask(T, S, offset=offset, device=x.device)
+                if causal and T > 1
+                else None,  # (T, S)
+            },
+            dtype=x.dtype,
+        )
         return self.dropout1(mha.attend(q, k, v, mask=mask)[0])  # (B, T_new, D)
 
-    def _ca(self, mha: MultiHeadAttention, x: Tensor, memory: Tensor, memory_key_padding_mask: Optional[Tensor],
-            cache: Optional[LayerCache], need_weights: bool) -> tuple[Tensor, Optional[Tensor]]:
+    def _ca(
+        self,
+        mha: MultiHeadAttention,
+        x: Tensor,
+        memory: Tensor,
+        memory_key_padding_mask: Optional[Tensor],
+        cache: Optional[LayerCache],
+        need_weights: bool,
+    ) -> tuple[Tensor, Optional[Tensor]]:
         if cache is None:
             out, weights = mha(x, memory, memory, key_padding_mask=memory_key_padding_mask, need_weights=need_weights)
             return self.dropout2(out), weights
@@ -187,9 +208,16 @@ class TransformerDecoderLayer(nn.Module):
     def _ff(self, x: Tensor) -> Tensor:
         return self.dropout3(self.linear2(self.dropout(torch.relu(self.linear1(x)))))  # (B, T, D)
 
-    def forward(self, x: Tensor, memory: Optional[Tensor] = None, self_mask: Optional[Tensor] = None,
-                causal: bool = True, memory_key_padding_mask: Optional[Tensor] = None,
-                cache: Optional[LayerCache] = None, need_weights: bool = False) -> Any:
+    def forward(
+        self,
+        x: Tensor,
+        memory: Optional[Tensor] = None,
+        self_mask: Optional[Tensor] = None,
+        causal: bool = True,
+        memory_key_padding_mask: Optional[Tensor] = None,
+        cache: Optional[LayerCache] = None,
+        need_weights: bool = False,
+    ) -> Any:
         """Run the layer on target positions.
 
         Args:

@@ -12,6 +12,7 @@ each step processes one token, attending to the cached ones.  The two give the s
 logits (tested to 1e-5), since the causal mask makes earlier positions independent of
 later ones.
 """
+
 from __future__ import annotations
 
 import math
@@ -47,8 +48,17 @@ class DecoderOnlyLM(nn.Module):
         ValueError: an unknown ``positional`` or ``d_model`` not divisible by ``num_heads``.
     """
 
-    def __init__(self, vocab_size: int, d_model: int = 128, num_heads: int = 4, num_layers: int = 2,
-                 d_ff: int = 512, max_len: int = 256, dropout: float = 0.0, positional: str = "sinusoidal") -> None:
+    def __init__(
+        self,
+        vocab_size: int,
+        d_model: int = 128,
+        num_heads: int = 4,
+        num_layers: int = 2,
+        d_ff: int = 512,
+        max_len: int = 256,
+        dropout: float = 0.0,
+        positional: str = "sinusoidal",
+    ) -> None:
         super().__init__()
         if positional not in POSITIONAL_KINDS:
             raise ValueError(f"positional must be one of {POSITIONAL_KINDS}; got {positional!r}")
@@ -56,7 +66,7 @@ class DecoderOnlyLM(nn.Module):
             raise ValueError(f"d_model must be divisible by num_heads; got d_model={d_model}, num_heads={num_heads}")
         self.vocab_size, self.d_model, self.max_len, self.positional = vocab_size, d_model, max_len, positional
         self.embed = nn.Embedding(vocab_size, d_model)
-        nn.init.normal_(self.embed.weight, std=d_model ** -0.5)
+        nn.init.normal_(self.embed.weight, std=d_model**-0.5)
         if positional == "sinusoidal":
             self.positions: Optional[nn.Module] = SinusoidalPositionalEncoding(d_model, max_len, dropout=dropout)
         elif positional == "learned":
@@ -64,8 +74,9 @@ class DecoderOnlyLM(nn.Module):
         else:
             self.positions = None  # RoPE acts inside the attention of every layer
         self.layers = nn.ModuleList(
-            TransformerDecoderLayer(d_model, num_heads, d_ff, dropout, norm_first=True, cross_attention=False,
-                                    rotary=positional == "rope")
+            TransformerDecoderLayer(
+                d_model, num_heads, d_ff, dropout, norm_first=True, cross_attention=False, rotary=positional == "rope"
+            )
             for _ in range(num_layers)
         )
         self.norm = nn.LayerNorm(d_model)
@@ -92,8 +103,10 @@ class DecoderOnlyLM(nn.Module):
         check_rank(tokens, "tokens", 2, "(B, T)")
         offset = cache.length if cache is not None else 0
         if offset + tokens.shape[1] > self.max_len:
-            raise ValueError(f"at most max_len = {self.max_len} positions; got {offset} cached + "
-                             f"tokens of shape {shape_str(tokens.shape)}")
+            raise ValueError(
+                f"at most max_len = {self.max_len} positions; got {offset} cached + "
+                f"tokens of shape {shape_str(tokens.shape)}"
+            )
         x = self.embed(tokens) * math.sqrt(self.d_model)  # (B, T, D)
         if self.positions is not None:
             x = self.positions(x, offset=offset)  # (B, T, D)
@@ -107,8 +120,15 @@ class DecoderOnlyLM(nn.Module):
         return F.cross_entropy(logits.flatten(0, 1), tokens[:, 1:].flatten())
 
     @torch.no_grad()
-    def generate(self, prompt: Tensor, max_new_tokens: int, use_cache: bool = True, temperature: float = 1.0,
-                 greedy: bool = True, generator: Optional[torch.Generator] = None) -> tuple[Tensor, Tensor]:
+    def generate(
+        self,
+        prompt: Tensor,
+        max_new_tokens: int,
+        use_cache: bool = True,
+        temperature: float = 1.0,
+        greedy: bool = True,
+        generator: Optional[torch.Generator] = None,
+    ) -> tuple[Tensor, Tensor]:
         """Continue ``prompt`` by ``max_new_tokens`` tokens.
 
         Args:

@@ -29,6 +29,7 @@ otherwise computes the same numbers with the same weights (:meth:`MultiHeadAtten
 * A query whose keys are all blocked gets zero weights and a zero attention output (so
   the module returns ``out_proj.bias``), where torch returns NaN.
 """
+
 from __future__ import annotations
 
 from typing import Optional
@@ -59,8 +60,15 @@ class MultiHeadAttention(nn.Module):
         ValueError: ``embed_dim`` not divisible by ``num_heads``, or a non-positive size.
     """
 
-    def __init__(self, embed_dim: int, num_heads: int, dropout: float = 0.0, bias: bool = True,
-                 kdim: int | None = None, vdim: int | None = None) -> None:
+    def __init__(
+        self,
+        embed_dim: int,
+        num_heads: int,
+        dropout: float = 0.0,
+        bias: bool = True,
+        kdim: int | None = None,
+        vdim: int | None = None,
+    ) -> None:
         super().__init__()
         if embed_dim <= 0 or num_heads <= 0:
             raise ValueError(
@@ -109,8 +117,15 @@ class MultiHeadAttention(nn.Module):
         (what a KV cache stores)."""
         return self.split_heads(self.k_proj(key)), self.split_heads(self.v_proj(value))  # (B, H, S, d) x 2
 
-    def attend(self, q: Tensor, k: Tensor, v: Tensor, mask: Optional[Tensor] = None, is_causal: bool = False,
-               need_weights: bool = False) -> tuple[Tensor, Optional[Tensor]]:
+    def attend(
+        self,
+        q: Tensor,
+        k: Tensor,
+        v: Tensor,
+        mask: Optional[Tensor] = None,
+        is_causal: bool = False,
+        need_weights: bool = False,
+    ) -> tuple[Tensor, Optional[Tensor]]:
         """Attention over already projected heads, then the output projection.
 
         Args:
@@ -129,7 +144,12 @@ class MultiHeadAttention(nn.Module):
         dropout_p = self.dropout if self.training else 0.0
         recording = is_recording(self)
         out, weights = scaled_dot_product_attention(
-            q, k, v, attn_mask=mask, dropout_p=dropout_p, is_causal=is_causal,
+            q,
+            k,
+            v,
+            attn_mask=mask,
+            dropout_p=dropout_p,
+            is_causal=is_causal,
             need_weights=need_weights or recording,
         )  # (B, H, T, d), (B, H, T, S) or None; rows that see no key are zero on both paths
         if weights is not None and recording:
@@ -138,9 +158,17 @@ class MultiHeadAttention(nn.Module):
         return self.out_proj(out), weights  # (B, T, E)
 
     # ------------------------------------------------------------------ the module
-    def forward(self, query: Tensor, key: Tensor, value: Tensor, key_padding_mask: Optional[Tensor] = None,
-                attn_mask: Optional[Tensor] = None, need_weights: bool = False, average_attn_weights: bool = True,
-                is_causal: bool = False) -> tuple[Tensor, Optional[Tensor]]:
+    def forward(
+        self,
+        query: Tensor,
+        key: Tensor,
+        value: Tensor,
+        key_padding_mask: Optional[Tensor] = None,
+        attn_mask: Optional[Tensor] = None,
+        need_weights: bool = False,
+        average_attn_weights: bool = True,
+        is_causal: bool = False,
+    ) -> tuple[Tensor, Optional[Tensor]]:
         """Attend from every query to the keys.
 
         Args:
@@ -173,8 +201,11 @@ class MultiHeadAttention(nn.Module):
         check_same_dtype({"query": query, "key": key, "value": value})
         B, T, E = query.shape
         S = key.shape[1]
-        expected = {"query": (query, (B, T, self.embed_dim)), "key": (key, (B, S, self.kdim)),
-                    "value": (value, (B, S, self.vdim))}
+        expected = {
+            "query": (query, (B, T, self.embed_dim)),
+            "key": (key, (B, S, self.kdim)),
+            "value": (value, (B, S, self.vdim)),
+        }
         for name, (x, shape) in expected.items():
             if tuple(x.shape) != shape:
                 raise ValueError(
@@ -190,8 +221,16 @@ class MultiHeadAttention(nn.Module):
             return out, None
         return out, weights.mean(dim=1) if average_attn_weights else weights  # (B, T, S) or (B, H, T, S)
 
-    def _combine_masks(self, key_padding_mask: Optional[Tensor], attn_mask: Optional[Tensor], is_causal: bool,
-                       B: int, T: int, S: int, query: Tensor) -> Optional[Tensor]:
+    def _combine_masks(
+        self,
+        key_padding_mask: Optional[Tensor],
+        attn_mask: Optional[Tensor],
+        is_causal: bool,
+        B: int,
+        T: int,
+        S: int,
+        query: Tensor,
+    ) -> Optional[Tensor]:
         """One mask broadcastable to ``(B, H, T, S)``, or None when there is nothing to mask
         but causality (then the kernel's own ``is_causal`` is used)."""
         H = self.num_heads
@@ -208,11 +247,16 @@ class MultiHeadAttention(nn.Module):
             )
         if key_padding_mask is None and attn_mask is None:
             return None  # causality alone goes to the kernel as is_causal
-        return combine_masks({
-            "key_padding_mask": None if key_padding_mask is None else key_padding_mask[:, None, None, :],  # (B,1,1,S)
-            "attn_mask": attn_mask[:, None] if attn_mask is not None and attn_mask.dim() == 3 else attn_mask,
-            "causal mask": causal_mask(T, S, device=query.device) if is_causal else None,  # (T, S)
-        }, dtype=query.dtype)  # broadcasts to (B, H, T, S)
+        return combine_masks(
+            {
+                "key_padding_mask": None
+                if key_padding_mask is None
+                else key_padding_mask[:, None, None, :],  # (B,1,1,S)
+                "attn_mask": attn_mask[:, None] if attn_mask is not None and attn_mask.dim() == 3 else attn_mask,
+                "causal mask": causal_mask(T, S, device=query.device) if is_causal else None,  # (T, S)
+            },
+            dtype=query.dtype,
+        )  # broadcasts to (B, H, T, S)
 
     # ------------------------------------------------------------------ torch interop
     @torch.no_grad()
@@ -256,7 +300,13 @@ class MultiHeadAttention(nn.Module):
         """A new module with the sizes and weights of ``module`` (on its device and dtype)."""
         if not isinstance(module, nn.MultiheadAttention):
             raise ValueError(f"module must be a torch.nn.MultiheadAttention; got {type(module).__name__}")
-        ours = cls(module.embed_dim, module.num_heads, dropout=module.dropout, bias=module.in_proj_bias is not None,
-                   kdim=module.kdim, vdim=module.vdim)
+        ours = cls(
+            module.embed_dim,
+            module.num_heads,
+            dropout=module.dropout,
+            bias=module.in_proj_bias is not None,
+            kdim=module.kdim,
+            vdim=module.vdim,
+        )
         ours.to(device=module.out_proj.weight.device, dtype=module.out_proj.weight.dtype)
         return ours.load_torch_weights(module)

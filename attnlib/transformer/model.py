@@ -16,6 +16,7 @@ target at once (causal mask); :func:`~attnlib.seq2seq.decoding.greedy_decode`,
 keeps a :class:`~attnlib.transformer.layers.KVCache` in the decoder state, so BLEU is
 computed exactly as for RNNsearch.
 """
+
 from __future__ import annotations
 
 import math
@@ -56,13 +57,14 @@ class TransformerConfig:
 
     def __post_init__(self) -> None:
         if self.d_model % self.num_heads != 0:
-            raise ValueError(f"d_model must be divisible by num_heads; got d_model={self.d_model}, "
-                             f"num_heads={self.num_heads}")
+            raise ValueError(
+                f"d_model must be divisible by num_heads; got d_model={self.d_model}, num_heads={self.num_heads}"
+            )
 
 
 def _embedding(vocab_size: int, d_model: int, pad_id: int) -> nn.Embedding:
     embed = nn.Embedding(vocab_size, d_model, padding_idx=pad_id)
-    nn.init.normal_(embed.weight, std=d_model ** -0.5)  # times sqrt(D) below: unit variance
+    nn.init.normal_(embed.weight, std=d_model**-0.5)  # times sqrt(D) below: unit variance
     with torch.no_grad():
         embed.weight[pad_id].zero_()
     return embed
@@ -141,7 +143,8 @@ class TransformerDecoder(StepDecoder):
         return self.out(self.norm(x)), None  # (B, T, V)
 
     def init_state(self, enc: EncoderOutput) -> tuple:
-        """An empty :class:`~attnlib.transformer.layers.KVCache` holding each layer's projected memory keys and values."""
+        """An empty :class:`~attnlib.transformer.layers.KVCache` holding each layer's projected memory keys and
+        values."""
         cache = KVCache(len(self.layers))
         for layer, layer_cache in zip(self.layers, cache.layers):
             assert isinstance(layer, TransformerDecoderLayer) and layer.multihead_attn is not None  # built with it
@@ -182,5 +185,9 @@ class Transformer(Seq2Seq):
         """Cross-entropy over the non-padding target tokens with the config's label smoothing."""
         pad_id = self.config.pad_id if pad_id is None else pad_id
         logits = self(batch.src, batch.src_lengths, batch.tgt_in)  # (B, T, V)
-        return F.cross_entropy(logits.flatten(0, 1), batch.tgt_out.flatten(), ignore_index=pad_id,
-                               label_smoothing=self.config.label_smoothing)
+        return F.cross_entropy(
+            logits.flatten(0, 1),
+            batch.tgt_out.flatten(),
+            ignore_index=pad_id,
+            label_smoothing=self.config.label_smoothing,
+        )

@@ -22,6 +22,7 @@ Three ways of telling a Transformer where each token is:
   x[2i+1])`` form pair ``i``, as in the paper (GPT-NeoX and Llama pair ``x[i]`` with
   ``x[i + d/2]`` instead, a permutation of the features).
 """
+
 from __future__ import annotations
 
 import torch
@@ -29,8 +30,13 @@ from torch import Tensor, nn
 
 from .._checks import check_rank, shape_str
 
-__all__ = ["sinusoidal_encoding", "SinusoidalPositionalEncoding", "LearnedPositionalEncoding",
-           "RotaryEmbedding", "apply_rotary"]
+__all__ = [
+    "sinusoidal_encoding",
+    "SinusoidalPositionalEncoding",
+    "LearnedPositionalEncoding",
+    "RotaryEmbedding",
+    "apply_rotary",
+]
 
 
 def _check_even(dim: int, name: str) -> None:
@@ -159,8 +165,9 @@ class RotaryEmbedding(nn.Module):
         inv_freq = base ** (-torch.arange(0, head_dim, 2, dtype=torch.float64) / head_dim)  # (d/2,)
         self.register_buffer("inv_freq", inv_freq.float(), persistent=False)
 
-    def cos_sin(self, length: int, offset: int = 0, device: torch.device | None = None,
-                dtype: torch.dtype = torch.float32) -> tuple[Tensor, Tensor]:
+    def cos_sin(
+        self, length: int, offset: int = 0, device: torch.device | None = None, dtype: torch.dtype = torch.float32
+    ) -> tuple[Tensor, Tensor]:
         """``cos`` and ``sin`` tables ``(T, d/2)`` for positions ``offset..offset+T-1``."""
         position = torch.arange(offset, offset + length, device=self.inv_freq.device, dtype=torch.float32)  # (T,)
         angles = position[:, None] * self.inv_freq[None, :]  # (T, d/2)

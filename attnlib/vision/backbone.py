@@ -17,6 +17,7 @@ Sizes for 28x28 inputs: the attention modules see 14x14 (after stage 0), 7x7 (st
 and 7x7 (stage 2, which does not pool); any input size works, since the head pools
 globally.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -100,8 +101,11 @@ class SmallCNN(nn.Module):
         c_in = self.config.in_channels
         stage_list = []
         for i, width in enumerate(self.config.widths):
-            module = (make_attention(attention, width, **attention_kwargs) if attention is not None and i in chosen
-                      else nn.Identity())
+            module = (
+                make_attention(attention, width, **attention_kwargs)
+                if attention is not None and i in chosen
+                else nn.Identity()
+            )
             stage_list.append(_Stage(c_in, width, module, pool=i < n - 1))
             c_in = width
         self.stages = nn.ModuleList(stage_list)

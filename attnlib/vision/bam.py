@@ -20,6 +20,7 @@ so a map of zeros leaves ``F`` unchanged and the map can only amplify, by a fact
 1 and 2. The final batch normalisation of each branch follows the paper's equations; the
 batch normalisation and ReLU after the hidden layers follow the authors' code.
 """
+
 from __future__ import annotations
 
 import torch

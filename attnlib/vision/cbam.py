@@ -18,6 +18,7 @@ For a feature map ``F`` of shape ``(B, C, H, W)``:
 best. We follow the paper's equations; the authors' code adds a batch normalisation after
 the 7x7 convolution.
 """
+
 from __future__ import annotations
 
 import torch
@@ -27,7 +28,6 @@ from attnlib._checks import check_feature_map, check_reduction
 from attnlib.record import emit
 
 __all__ = ["ChannelGate", "SpatialGate", "CBAM"]
-
 
 
 class ChannelGate(nn.Module):

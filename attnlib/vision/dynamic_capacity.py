@@ -27,6 +27,7 @@ the coarse features towards the fine ones, with the fine features held fixed as 
 The module emits the saliency map ``(B, 1, h, w)``; :func:`select_top_k` turns it into the
 chosen cells.  Layer sizes are ours (see :class:`DCNConfig`).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -166,16 +167,31 @@ class DynamicCapacityNetwork(nn.Module):
         c, d = config.in_channels, config.features
         f1, f2 = config.fine_channels
         self.coarse = nn.Sequential(
-            nn.Conv2d(c, config.coarse_channels, config.cell, stride=config.cell), nn.ReLU(),
-            nn.Conv2d(config.coarse_channels, d, 1), nn.ReLU(),
+            nn.Conv2d(c, config.coarse_channels, config.cell, stride=config.cell),
+            nn.ReLU(),
+            nn.Conv2d(config.coarse_channels, d, 1),
+            nn.ReLU(),
         )
         self.fine = nn.Sequential(
-            nn.Conv2d(c, f1, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2, ceil_mode=True),
-            nn.Conv2d(f1, f2, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2, ceil_mode=True),
-            nn.Conv2d(f2, f2, 3, padding=1), nn.ReLU(), nn.AdaptiveMaxPool2d(1), nn.Flatten(), nn.Linear(f2, d), nn.ReLU(),
+            nn.Conv2d(c, f1, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2, ceil_mode=True),
+            nn.Conv2d(f1, f2, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2, ceil_mode=True),
+            nn.Conv2d(f2, f2, 3, padding=1),
+            nn.ReLU(),
+            nn.AdaptiveMaxPool2d(1),
+            nn.Flatten(),
+            nn.Linear(f2, d),
+            nn.ReLU(),
         )
         self.top = nn.Sequential(
-            nn.Conv2d(d, d, 1), nn.ReLU(), nn.AdaptiveMaxPool2d(1), nn.Flatten(), nn.Linear(d, config.classes),
+            nn.Conv2d(d, d, 1),
+            nn.ReLU(),
+            nn.AdaptiveMaxPool2d(1),
+            nn.Flatten(),
+            nn.Linear(d, config.classes),
         )
         extract_patches(torch.zeros(1, c, 1, 1), torch.zeros(1, 1, 2, dtype=torch.long), config.cell, config.patch)
 

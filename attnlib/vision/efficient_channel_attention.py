@@ -19,6 +19,7 @@ where ``|t|_odd`` is the odd integer nearest to ``t``. Written as ``2 floor(t / 
 gives 1 for C < 8, 3 for C = 8..127, 5 for C = 128..2047 and 7 from C = 2048 (the
 authors' code computes the same numbers as ``int(t)``, plus one when that is even).
 """
+
 from __future__ import annotations
 
 import math

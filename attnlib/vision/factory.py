@@ -7,6 +7,7 @@ so a backbone can insert any of them after a stage (see
 :class:`attnlib.vision.backbone.SmallCNN`). Nothing else happens here: to build a module
 with other arguments, import its class.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -19,8 +20,8 @@ from attnlib.vision.efficient_channel_attention import EfficientChannelAttention
 from attnlib.vision.multiscale_attention import MultiScaleAttention
 from attnlib.vision.non_local import NonLocalBlock
 from attnlib.vision.residual_attention import ResidualAttention
-from attnlib.vision.squeeze_excite import SqueezeExcite
 from attnlib.vision.selective_kernel import SelectiveKernel
+from attnlib.vision.squeeze_excite import SqueezeExcite
 
 __all__ = ["ATTENTION_MODULES", "make_attention"]
 

@@ -22,6 +22,7 @@ make three adaptations, stated here so nobody mistakes them for the paper's:
 * the fused features are added to the input, ``y = x + sum_s w^s f^s``, so the module
   adds multi-scale context to what it receives instead of replacing it.
 """
+
 from __future__ import annotations
 
 from typing import Sequence

@@ -19,6 +19,7 @@ With 1x1 convolutions ``theta``, ``phi`` and ``g`` down to ``C' = C / 2`` channe
 block starts as the identity and can be inserted into a trained network without changing
 it (the paper achieves the same by zero-initialising a batch normalisation after ``W_z``).
 """
+
 from __future__ import annotations
 
 import torch

@@ -30,6 +30,7 @@ The residual units are the pre-activation bottlenecks the paper uses
 The paper's defaults are ``p = 1, t = 2, r = 1``; it uses ``depth = 3, 2, 1`` in its three
 stages as the feature maps shrink from 56x56 to 14x14.
 """
+
 from __future__ import annotations
 
 import torch.nn.functional as F

@@ -19,6 +19,7 @@ With two branches the softmax is a sigmoid of the score difference: each channel
 between the small and the large receptive field. Unlike the gating modules (SE, CBAM),
 an SK convolution is itself a convolution layer: as a drop-in after a stage it adds depth.
 """
+
 from __future__ import annotations
 
 import torch

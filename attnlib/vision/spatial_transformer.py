@@ -24,6 +24,7 @@ Conventions: ``align_corners=False`` everywhere (a normalised coordinate of -1 i
 outer edge of the first pixel), zeros outside the input.  Not implemented: the
 thin-plate-spline and projective transformations of the paper (section 4.1).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -68,7 +69,9 @@ def affine_transform(x: Tensor, theta: Tensor, output_size: Optional[Size] = Non
     check_floating(x, "x")
     check_rank(theta, "theta", 3, "(B, 2, 3)")
     if tuple(theta.shape) != (x.shape[0], 2, 3):
-        raise ValueError(f"theta must have shape (B, 2, 3) = {shape_str((x.shape[0], 2, 3))}; got {shape_str(theta.shape)}")
+        raise ValueError(
+            f"theta must have shape (B, 2, 3) = {shape_str((x.shape[0], 2, 3))}; got {shape_str(theta.shape)}"
+        )
     B, C, H, W = x.shape
     out_h, out_w = (H, W) if output_size is None else _pair(output_size, "output_size")
     grid = F.affine_grid(theta.to(x.dtype), [B, C, out_h, out_w], align_corners=False)  # (B, H', W', 2)
@@ -89,8 +92,11 @@ def output_box(theta: Tensor, input_size: Size) -> Tensor:
     """
     check_rank(theta, "theta", 3, "(B, 2, 3)")
     H, W = _pair(input_size, "input_size")
-    corners = torch.tensor([[-1.0, -1.0, 1.0], [1.0, -1.0, 1.0], [1.0, 1.0, 1.0], [-1.0, 1.0, 1.0], [-1.0, -1.0, 1.0]],
-                           dtype=theta.dtype, device=theta.device)  # (5, 3) homogeneous output corners
+    corners = torch.tensor(
+        [[-1.0, -1.0, 1.0], [1.0, -1.0, 1.0], [1.0, 1.0, 1.0], [-1.0, 1.0, 1.0], [-1.0, -1.0, 1.0]],
+        dtype=theta.dtype,
+        device=theta.device,
+    )  # (5, 3) homogeneous output corners
     source = corners @ theta.transpose(1, 2)  # (B, 5, 2) normalised input positions
     scale = torch.tensor([W / 2, H / 2], dtype=theta.dtype, device=theta.device)
     return (source + 1) * scale - 0.5  # (B, 5, 2) pixel coordinates
@@ -175,8 +181,10 @@ class SpatialTransformer(nn.Module):
         check_rank(x, "x", 4, "(B, C, H, W)")
         expected = (self.in_channels, *self.input_size)
         if tuple(x.shape[1:]) != expected:
-            raise ValueError(f"x must have shape (B, C, H, W) = (B, {expected[0]}, {expected[1]}, {expected[2]}); "
-                             f"got {shape_str(x.shape)}")
+            raise ValueError(
+                f"x must have shape (B, C, H, W) = (B, {expected[0]}, {expected[1]}, {expected[2]}); "
+                f"got {shape_str(x.shape)}"
+            )
 
 
 @dataclass(frozen=True)
@@ -219,18 +227,30 @@ class STCNN(nn.Module):
         self.transformer: Optional[SpatialTransformer] = None
         if config.use_transformer:
             out = config.transformer_output or size
-            self.transformer = SpatialTransformer(config.in_channels, size, output_size=out,
-                                                  channels=config.loc_channels, hidden=config.loc_hidden,
-                                                  pool=config.loc_pool)
+            self.transformer = SpatialTransformer(
+                config.in_channels,
+                size,
+                output_size=out,
+                channels=config.loc_channels,
+                hidden=config.loc_hidden,
+                pool=config.loc_pool,
+            )
             size = out
         c1, c2 = config.channels
         self.features = nn.Sequential(
-            nn.Conv2d(config.in_channels, c1, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2, ceil_mode=True),
-            nn.Conv2d(c1, c2, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2, ceil_mode=True), nn.Flatten(),
+            nn.Conv2d(config.in_channels, c1, 5, padding=2),
+            nn.ReLU(),
+            nn.MaxPool2d(2, ceil_mode=True),
+            nn.Conv2d(c1, c2, 5, padding=2),
+            nn.ReLU(),
+            nn.MaxPool2d(2, ceil_mode=True),
+            nn.Flatten(),
         )
         with torch.no_grad():
             features = self.features(torch.zeros(1, config.in_channels, size, size)).shape[1]
-        self.head = nn.Sequential(nn.Linear(features, config.hidden), nn.ReLU(), nn.Linear(config.hidden, config.classes))
+        self.head = nn.Sequential(
+            nn.Linear(features, config.hidden), nn.ReLU(), nn.Linear(config.hidden, config.classes)
+        )
 
     def rectify(self, x: Tensor) -> Tensor:
         """(B, C, S, S) -> (B, C, S', S'): what the classifier sees, the transformer's output (or ``x``)."""

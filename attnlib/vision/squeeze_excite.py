@@ -14,6 +14,7 @@ For a feature map ``x`` of shape ``(B, C, H, W)`` the block computes one gate pe
 The gates lie in ``(0, 1)``, so the block can only keep or damp channels; it never changes
 the shape of the map, which makes it a drop-in after any convolution.
 """
+
 from __future__ import annotations
 
 import torch

@@ -10,6 +10,7 @@
 Loaded through ``sphinx.local_extensions`` in ``_config.yml``; checked by
 ``tools/check_pages.py`` (no JavaScript error on any page).
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -24,8 +25,10 @@ def _fix_page_context(app: Any, pagename: str, templatename: str, context: dict,
     seen, unique = set(), []
     for script in scripts:
         # the same file (or inline body: filename None or "") with the same attributes
-        key = (str(getattr(script, "filename", script) or ""),
-               tuple(sorted((k, str(v)) for k, v in getattr(script, "attributes", {}).items())))
+        key = (
+            str(getattr(script, "filename", script) or ""),
+            tuple(sorted((k, str(v)) for k, v in getattr(script, "attributes", {}).items())),
+        )
         if key not in seen:
             seen.add(key)
             unique.append(script)
