@@ -119,7 +119,8 @@ def test_chapter_is_stored_executed_in_order_without_errors(chapter):
         for out in cell["outputs"]:
             data = out.get("data", {})
             assert not ("application/vnd.jupyter.widget-view+json" in data and "text/html" not in data), (
-                f"{chapter.name}, code cell {i}: a widget without static fallback (dead in the book): use dev.py execute"
+                f"{chapter.name}, code cell {i}: a widget without static fallback (dead in the book): "
+                "use dev.py execute"
             )
         if any("image/png" in out.get("data", {}) and "text/html" not in out["data"] for out in cell["outputs"]):
             alt = cell["metadata"].get("mystnb", {}).get("image", {}).get("alt", "")
@@ -194,7 +195,7 @@ def check_anatomy(notebook: Path) -> None:
     lines = [line for _, t in tokens if t.type == "inline" for line in t.content.splitlines()]
     for label in ("**Prerequisites:**", "**Run time:**"):
         assert any(line.startswith(label) for line in lines), f"{name}: no {label} line"
-    for depth, token in tokens:
+    for _, token in tokens:
         if token.type in ("fence", "colon_fence") and not DIRECTIVE.match(token.info.strip()):
             if token.info.strip() in ("", "md", "markdown", "text"):
                 assert not HEADING_LINE.search(token.content), (
