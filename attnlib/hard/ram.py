@@ -49,7 +49,7 @@ __all__ = ["RAMConfig", "RAMOutput", "RecurrentAttentionModel"]
 class RAMConfig:
     """Hyperparameters of :class:`RecurrentAttentionModel` (defaults: the 28x28 MNIST model)."""
 
-    channels: int = 1  # greyscale MNIST
+    in_channels: int = 1  # greyscale MNIST
     num_classes: int = 10  # digits
     patch_size: int = 8  # 8x8 glimpses on 28x28 MNIST (12x12 on 60x60) in the paper
     num_scales: int = 1  # 1 scale on 28x28 MNIST, 3 on 60x60 in the paper
@@ -84,7 +84,9 @@ class RecurrentAttentionModel(nn.Module):
         super().__init__()
         self.config = config
         sensor = GlimpseSensor(config.patch_size, config.num_scales, config.scale_factor)
-        self.glimpse = GlimpseNetwork(sensor, config.channels, config.what_size, config.where_size, config.glimpse_size)
+        self.glimpse = GlimpseNetwork(
+            sensor, config.in_channels, config.what_size, config.where_size, config.glimpse_size
+        )
         self.core = CoreNetwork(config.glimpse_size, config.hidden_size, config.core)
         self.location = LocationNetwork(config.hidden_size, config.location_std)
         self.baseline = BaselineNetwork(config.hidden_size)
@@ -113,13 +115,14 @@ class RecurrentAttentionModel(nn.Module):
 
         Raises:
             ValueError: if ``images`` is not ``(B, C, H, W)`` floating point with
-                ``config.channels`` channels, or ``num_glimpses < 1``.
+                ``config.in_channels`` channels, or ``num_glimpses < 1``.
         """
         check_rank(images, "images", 4, "(B, C, H, W)")
         check_floating(images, "images")
-        if images.shape[1] != self.config.channels:
+        if images.shape[1] != self.config.in_channels:
             raise ValueError(
-                f"images must have {self.config.channels} channel(s) (B, C, H, W); got shape {shape_str(images.shape)}"
+                f"images must have {self.config.in_channels} channel(s) (B, C, H, W); "
+                f"got shape {shape_str(images.shape)}"
             )
         if locations is not None:
             check_rank(locations, "locations", 3, "(B, T, 2)")

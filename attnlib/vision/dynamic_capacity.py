@@ -113,7 +113,7 @@ class DCNConfig:
     """Sizes of a Dynamic Capacity Network (ours, scaled for MNIST digits in a canvas)."""
 
     in_channels: int = 1  # grey images
-    classes: int = 10  # digits
+    num_classes: int = 10  # digits
     cell: int = 12  # input pixels per coarse cell: the coarse layers' stride (4 x 4 cells on 48 x 48)
     patch: int = 24  # the fine layers read a 24 x 24 patch around a 12 x 12 cell: most of a digit
     features: int = 32  # D, shared by coarse and fine features
@@ -191,7 +191,7 @@ class DynamicCapacityNetwork(nn.Module):
             nn.ReLU(),
             nn.AdaptiveMaxPool2d(1),
             nn.Flatten(),
-            nn.Linear(d, config.classes),
+            nn.Linear(d, config.num_classes),
         )
         extract_patches(torch.zeros(1, c, 1, 1), torch.zeros(1, 1, 2, dtype=torch.long), config.cell, config.patch)
 

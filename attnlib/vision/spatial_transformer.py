@@ -195,21 +195,21 @@ class STCNNConfig:
 
     input_size: int = 28  # 42 for the RTS variant
     in_channels: int = 1  # grey digits
-    classes: int = 10  # digits 0-9
+    num_classes: int = 10  # digits 0-9
     use_transformer: bool = True  # False: the plain CNN baseline
     transformer_output: Optional[int] = None  # None: same as the input; RTS may zoom 42 -> 28
     loc_channels: tuple[int, ...] = (20, 20)  # localisation: two 5x5 conv layers of 20 filters
     loc_hidden: int = 50  # then 50 hidden units, then the 6 affine parameters
     loc_pool: int = 1  # max-pool the localisation network's input by this factor (1: none)
     channels: tuple[int, int] = (32, 64)  # classifier: two 5x5 conv layers, each max-pooled
-    hidden: int = 128  # fully connected layer before the 10-way output
+    hidden_size: int = 128  # fully connected layer before the 10-way output
 
 
 class STCNN(nn.Module):
     """CNN classifier with an optional affine spatial transformer in front (ST-CNN).
 
     Shapes:
-        input ``(B, C, S, S)`` -> logits ``(B, classes)``.  The transformer (``.transformer``,
+        input ``(B, C, S, S)`` -> logits ``(B, num_classes)``.  The transformer (``.transformer``,
         or ``None``) emits its ``theta`` ``(B, 2, 3)``.
 
     Args:
@@ -249,7 +249,7 @@ class STCNN(nn.Module):
         with torch.no_grad():
             features = self.features(torch.zeros(1, config.in_channels, size, size)).shape[1]
         self.head = nn.Sequential(
-            nn.Linear(features, config.hidden), nn.ReLU(), nn.Linear(config.hidden, config.classes)
+            nn.Linear(features, config.hidden_size), nn.ReLU(), nn.Linear(config.hidden_size, config.num_classes)
         )
 
     def rectify(self, x: Tensor) -> Tensor:

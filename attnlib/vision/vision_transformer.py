@@ -25,6 +25,7 @@ the product ``R = A'_L A'_{L-1} ... A'_1`` (``(B, T, T)``): how much each output
 draws, through all layers, on each input token.  :func:`attention_rollout` computes it and
 :func:`class_token_map` turns the class token's row into a ``(B, H/P, W/P)`` picture.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -37,8 +38,16 @@ from attnlib._checks import check_rank, shape_str
 from attnlib.functional import scaled_dot_product_attention
 from attnlib.record import emit, is_recording
 
-__all__ = ["ViTConfig", "PatchEmbedding", "ViTAttention", "ViTBlock", "VisionTransformer", "ViT",
-           "attention_rollout", "class_token_map"]
+__all__ = [
+    "ViTConfig",
+    "PatchEmbedding",
+    "ViTAttention",
+    "ViTBlock",
+    "VisionTransformer",
+    "ViT",
+    "attention_rollout",
+    "class_token_map",
+]
 
 
 @dataclass(frozen=True)
@@ -49,7 +58,7 @@ class ViTConfig:
     image_size: Union[int, tuple[int, int]] = 28  # MNIST / Fashion-MNIST
     patch_size: int = 7  # 4 x 4 = 16 patches of 7 x 7 pixels
     in_channels: int = 1  # grey images
-    classes: int = 10
+    num_classes: int = 10
     dim: int = 64  # D, the token width
     depth: int = 4  # L encoder blocks
     heads: int = 4  # 16 dimensions per head
@@ -77,7 +86,9 @@ class PatchEmbedding(nn.Module):
         check_rank(x, "x", 4, "(B, C, H, W)")
         P = self.patch_size
         if x.shape[-2] % P or x.shape[-1] % P:
-            raise ValueError(f"image height and width must be divisible by the patch size {P}; got shape {shape_str(x.shape)}")
+            raise ValueError(
+                f"image height and width must be divisible by the patch size {P}; got shape {shape_str(x.shape)}"
+            )
         return self.proj(x).flatten(2).transpose(1, 2)  # (B, D, H/P, W/P) -> (B, N, D)
 
 
@@ -113,8 +124,9 @@ class ViTBlock(nn.Module):
         self.norm1 = nn.LayerNorm(dim)
         self.attn = ViTAttention(dim, heads, dropout)
         self.norm2 = nn.LayerNorm(dim)
-        self.mlp = nn.Sequential(nn.Linear(dim, hidden), nn.GELU(), nn.Dropout(dropout), nn.Linear(hidden, dim),
-                                 nn.Dropout(dropout))
+        self.mlp = nn.Sequential(
+            nn.Linear(dim, hidden), nn.GELU(), nn.Dropout(dropout), nn.Linear(hidden, dim), nn.Dropout(dropout)
+        )
 
     def forward(self, x: Tensor) -> Tensor:
         x = x + self.attn(self.norm1(x))  # (B, T, D)
@@ -122,7 +134,7 @@ class ViTBlock(nn.Module):
 
 
 class VisionTransformer(nn.Module):
-    """ViT classifier.  Input ``(B, C, H, W)`` -> logits ``(B, classes)``.
+    """ViT classifier.  Input ``(B, C, H, W)`` -> logits ``(B, num_classes)``.
 
     Records: ``blocks.<l>.attn`` emits ``(B, heads, T, T)``, ``T = N + 1``, for ``l = 0..L-1``.
     """
@@ -134,10 +146,11 @@ class VisionTransformer(nn.Module):
         self.patches = PatchEmbedding(config.in_channels, config.dim, config.patch_size)
         self.cls_token = nn.Parameter(torch.zeros(1, 1, config.dim))
         self.pos_embedding = nn.Parameter(torch.randn(1, gh * gw + 1, config.dim) * 0.02)
-        self.blocks = nn.ModuleList(ViTBlock(config.dim, config.heads, config.mlp_ratio, config.dropout)
-                                    for _ in range(config.depth))
+        self.blocks = nn.ModuleList(
+            ViTBlock(config.dim, config.heads, config.mlp_ratio, config.dropout) for _ in range(config.depth)
+        )
         self.norm = nn.LayerNorm(config.dim)
-        self.head = nn.Linear(config.dim, config.classes)
+        self.head = nn.Linear(config.dim, config.num_classes)
 
     def tokens(self, x: Tensor) -> Tensor:
         """The token sequence ``(B, T, D)`` after the last block (before the final norm)."""
@@ -146,8 +159,10 @@ class VisionTransformer(nn.Module):
         P = self.config.patch_size
         expected = (self.config.in_channels, gh * P, gw * P)
         if tuple(x.shape[1:]) != expected:
-            raise ValueError(f"x must have shape (B, C, H, W) = (B, {expected[0]}, {expected[1]}, {expected[2]}); "
-                             f"got {shape_str(x.shape)}")
+            raise ValueError(
+                f"x must have shape (B, C, H, W) = (B, {expected[0]}, {expected[1]}, {expected[2]}); "
+                f"got {shape_str(x.shape)}"
+            )
         z = self.patches(x)  # (B, N, D)
         z = torch.cat([self.cls_token.expand(len(z), -1, -1), z], dim=1) + self.pos_embedding  # (B, T, D)
         for block in self.blocks:
@@ -155,12 +170,10 @@ class VisionTransformer(nn.Module):
         return z
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.head(self.norm(self.tokens(x))[:, 0])  # class token -> (B, classes)
+        return self.head(self.norm(self.tokens(x))[:, 0])  # class token -> (B, num_classes)
 
 
-def attention_rollout(
-    maps: Sequence[Tensor], head_fusion: str = "mean", add_residual: bool = True
-) -> Tensor:
+def attention_rollout(maps: Sequence[Tensor], head_fusion: str = "mean", add_residual: bool = True) -> Tensor:
     """Attention rollout of Abnar & Zuidema (2020) through a stack of layers.
 
     Args:
@@ -186,8 +199,10 @@ def attention_rollout(
     for i, a in enumerate(maps):
         check_rank(a, f"maps[{i}]", 4, "(B, H, T, T)")
         if a.shape[-1] != a.shape[-2] or a.shape[0] != first.shape[0] or a.shape[-1] != first.shape[-1]:
-            raise ValueError(f"maps[{i}] must have shape (B, H, T, T) like maps[0] {shape_str(first.shape)}; "
-                             f"got {shape_str(a.shape)}")
+            raise ValueError(
+                f"maps[{i}] must have shape (B, H, T, T) like maps[0] {shape_str(first.shape)}; "
+                f"got {shape_str(a.shape)}"
+            )
     T = first.shape[-1]
     eye = torch.eye(T, dtype=first.dtype, device=first.device)
     rollout = eye.expand(first.shape[0], T, T)  # (B, T, T)
@@ -213,7 +228,9 @@ def class_token_map(attention: Tensor, grid: tuple[int, int]) -> Tensor:
     check_rank(attention, "attention", 3, "(B, T, T)")
     h, w = grid
     if attention.shape[-1] != 1 + h * w:
-        raise ValueError(f"attention must have T = 1 + h * w = {1 + h * w} tokens; got shape {shape_str(attention.shape)}")
+        raise ValueError(
+            f"attention must have T = 1 + h * w = {1 + h * w} tokens; got shape {shape_str(attention.shape)}"
+        )
     row = attention[:, 0, 1:]  # (B, h*w)
     row = row / row.sum(dim=-1, keepdim=True).clamp_min(1e-12)
     return row.view(-1, h, w)  # (B, h, w)
