@@ -21,8 +21,9 @@ Masks
 -----
 One convention for the whole library, documented in :mod:`attnlib.masks`: a boolean mask
 is ``True`` where a query may attend; a float mask is added to the scores; a row whose keys
-are all blocked gets zero weights (and a zero output), never NaN.  :func:`lengths_to_mask`
-and :func:`causal_mask` are re-exported here from there.
+are all blocked gets zero weights (and a zero output), never NaN.
+:func:`~attnlib.masks.lengths_to_mask` and :func:`~attnlib.masks.causal_mask` are
+re-exported here from there.
 """
 
 from __future__ import annotations
@@ -256,7 +257,7 @@ def scaled_dot_product_attention(
         dropout_p: probability of zeroing an attention weight (the kept ones are scaled
             by ``1 / (1 - dropout_p)``); applied whenever ``> 0``, as in torch, so pass
             ``0.0`` at evaluation time.
-        is_causal: mask future keys (top-left aligned, see :func:`causal_mask`); cannot be
+        is_causal: mask future keys (top-left aligned, see :func:`~attnlib.masks.causal_mask`); cannot be
             combined with ``attn_mask``.
         scale: defaults to ``1 / sqrt(E)``.
         need_weights: when False, call torch's fused kernel and return ``None`` weights

@@ -89,7 +89,7 @@ def linear_attention_weights(
     phi_q, phi_k = _features(q, k, key_mask, feature_map)
     sim = phi_q @ phi_k.transpose(-2, -1)  # (..., L, S)
     if causal:
-        sim = sim.tril()  # (..., L, S) top-left aligned, like attnlib.functional.causal_mask
+        sim = sim.tril()  # (..., L, S) top-left aligned, like attnlib.masks.causal_mask
     return sim / (sim.sum(dim=-1, keepdim=True) + eps)  # (..., L, S)
 
 

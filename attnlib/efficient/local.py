@@ -83,7 +83,7 @@ def sliding_window_attention(
         causal: see only the ``window`` previous tokens and itself.
         scale: multiplies ``q · k``; defaults to ``1 / sqrt(E)``.
         key_mask: optional bool, broadcastable to ``(..., T)``, ``True`` = this key may be
-            attended to (e.g. :func:`attnlib.functional.lengths_to_mask` for padding).
+            attended to (e.g. :func:`attnlib.masks.lengths_to_mask` for padding).
         block_size: queries per block; defaults to ``max(window, 1)``.
         need_weights: also return the attention weights, scattered into a dense
             ``(..., T, T)`` matrix that is zero outside the band: for plots only, it costs

@@ -113,7 +113,7 @@ class Seq2Seq(nn.Module):
         decoder: a :class:`StepDecoder`.
         bos_id: the target vocabulary's ``<bos>`` id, fed to the decoder first.
         eos_id: the target vocabulary's ``<eos>`` id, which ends a decoded sentence.
-            The defaults are the ids of :class:`attnlib.data.Vocab`
+            The defaults are the ids of :class:`attnlib.data.translation.Vocab`
             (``<pad>, <bos>, <eos>, <unk>`` = 0, 1, 2, 3).
 
     Raises:

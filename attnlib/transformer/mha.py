@@ -177,7 +177,7 @@ class MultiHeadAttention(nn.Module):
             value: ``(B, S, vdim)``.
             key_padding_mask: ``(B, S)``, boolean ``True`` = a real key that may be
                 attended (the *opposite* of torch's ``key_padding_mask``; from a torch
-                mask use ``~torch_mask``, from lengths :func:`attnlib.functional.lengths_to_mask`),
+                mask use ``~torch_mask``, from lengths :func:`attnlib.masks.lengths_to_mask`),
                 or float, added to the scores.
             attn_mask: ``(T, S)``, ``(B, T, S)`` or ``(B, H, T, S)``, boolean ``True`` =
                 may attend, or float of ``query``'s dtype, added to the scores.
