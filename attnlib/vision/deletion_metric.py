@@ -17,6 +17,7 @@ giving a ``(B, N + 1)`` curve whose column 0 is the intact image and column ``N`
 with every patch deleted.  :func:`deletion_area` is the mean of the curve over ``k``
 (the trapezoid rule on ``[0, 1]``).
 """
+
 from __future__ import annotations
 
 import torch
@@ -60,8 +61,9 @@ def deletion_curve(
     check_feature_map(images, "images")
     B, _, H, W = images.shape  # (B, C, H, W)
     if patch_size < 1 or H % patch_size or W % patch_size:
-        raise ValueError(f"images of shape {shape_str(images.shape)} must divide into patches of "
-                         f"patch_size={patch_size}")
+        raise ValueError(
+            f"images of shape {shape_str(images.shape)} must divide into patches of patch_size={patch_size}"
+        )
     h, w = H // patch_size, W // patch_size
     N = h * w
     check_rank(targets, "targets", 1, "(B,)")
@@ -69,8 +71,9 @@ def deletion_curve(
         raise ValueError(f"targets must have shape ({B},) for {B} images; got {shape_str(targets.shape)}")
     flat = scores.reshape(scores.shape[0], -1) if scores.dim() >= 2 else scores  # (B, N)
     if scores.dim() not in (2, 3) or flat.shape != (B, N):
-        raise ValueError(f"scores must have shape ({B}, {h}, {w}) or ({B}, {N}), one per patch; "
-                         f"got {shape_str(scores.shape)}")
+        raise ValueError(
+            f"scores must have shape ({B}, {h}, {w}) or ({B}, {N}), one per patch; got {shape_str(scores.shape)}"
+        )
     order = torch.argsort(flat, dim=1, descending=True, stable=True)  # (B, N): patch indices, most salient first
     rank = torch.empty_like(order)
     rank.scatter_(1, order, torch.arange(N, device=order.device).expand(B, N))  # (B, N): each patch's position
@@ -91,6 +94,7 @@ def deletion_area(curve: Tensor) -> Tensor:
     """
     check_rank(curve, "curve", 2, "(B, N + 1)")
     if curve.shape[1] < 2:
-        raise ValueError(f"curve must have at least two points, shape (B, N + 1) with N >= 1; "
-                         f"got {shape_str(curve.shape)}")
+        raise ValueError(
+            f"curve must have at least two points, shape (B, N + 1) with N >= 1; got {shape_str(curve.shape)}"
+        )
     return torch.trapezoid(curve, dx=1.0 / (curve.shape[1] - 1), dim=1)
