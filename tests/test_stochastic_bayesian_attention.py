@@ -1,0 +1,89 @@
+"""attnlib.stochastic.bayesian_attention: sampled weights, their mean, the KL terms, the module."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from attnlib import record_attention
+from attnlib.stochastic import BayesianAttention, lognormal_kl, sample_log_weights, weibull_gamma_kl
+
+
+@pytest.mark.parametrize("distribution", ["lognormal", "weibull"])
+def test_unnormalised_weights_have_mean_exp_phi(distribution):
+    phi = torch.tensor([-1.0, 0.0, 0.7], dtype=torch.float64)
+    g = torch.Generator().manual_seed(0)
+    s = sample_log_weights(phi.expand(200000, 3), distribution, 0.5, generator=g).exp()
+    assert torch.allclose(s.mean(0), phi.exp(), rtol=0.02), (s.mean(0), phi.exp())
+
+
+@pytest.mark.parametrize("distribution", ["lognormal", "weibull"])
+def test_small_spread_gives_softmax(distribution):
+    phi = torch.randn(4, 5)
+    w = torch.softmax(sample_log_weights(phi, distribution, 1e-4, generator=torch.Generator().manual_seed(0)), -1)
+    assert torch.allclose(w, torch.softmax(phi, -1), atol=1e-3)
+
+
+def test_weibull_gamma_kl_matches_monte_carlo():
+    k, lam, alpha, beta = 2.0, 1.5, 0.8, 1.3
+    weibull = torch.distributions.Weibull(torch.tensor(lam, dtype=torch.float64), torch.tensor(k, dtype=torch.float64))
+    gamma = torch.distributions.Gamma(torch.tensor(alpha, dtype=torch.float64), torch.tensor(beta, dtype=torch.float64))
+    torch.manual_seed(0)
+    x = weibull.sample((400000,))
+    mc = (weibull.log_prob(x) - gamma.log_prob(x)).mean()
+    closed = weibull_gamma_kl(
+        k, torch.tensor(math.log(lam), dtype=torch.float64), torch.tensor(alpha, dtype=torch.float64), beta
+    )
+    assert abs(closed.item() - mc.item()) < 0.01, (closed, mc)
+
+
+def test_lognormal_kl_is_that_of_the_normals():
+    mu_q, mu_p = torch.tensor([0.3]), torch.tensor([-0.2])
+    expected = torch.distributions.kl_divergence(
+        torch.distributions.Normal(mu_q, 0.5), torch.distributions.Normal(mu_p, 1.2)
+    )
+    assert torch.allclose(lognormal_kl(mu_q, 0.5, mu_p, 1.2), expected)
+
+
+@pytest.mark.parametrize("distribution", ["lognormal", "weibull"])
+def test_module_shapes_simplex_kl_and_recording(distribution):
+    torch.manual_seed(0)
+    attn = BayesianAttention(8, distribution=distribution)
+    q, k, v = torch.randn(2, 3, 8), torch.randn(2, 5, 8), torch.randn(2, 5, 4)
+    with record_attention(attn) as maps:
+        out = attn(q, k, v, generator=torch.Generator().manual_seed(1))
+    assert out.output.shape == (2, 3, 4) and out.weights.shape == (2, 3, 5) and out.kl.shape == (2,)
+    assert torch.allclose(out.weights.sum(-1), torch.ones(2, 3)) and (out.weights > 0).all()
+    assert torch.equal(maps.last(attn), out.weights)
+    assert torch.isfinite(out.kl).all()
+    out.kl.sum().backward()
+    assert attn.prior[0].weight.grad is not None  # the prior learns through the KL
+
+
+def test_eval_is_softmax_attention_and_sampling_on_request():
+    torch.manual_seed(0)
+    attn = BayesianAttention(8).eval()
+    q, k, v = torch.randn(2, 3, 8), torch.randn(2, 5, 8), torch.randn(2, 5, 4)
+    out = attn(q, k, v)
+    ref = torch.nn.functional.scaled_dot_product_attention(q, k, v)
+    assert torch.allclose(out.output, ref, atol=1e-6) and torch.equal(out.kl, torch.zeros(2))
+    attn.sample_in_eval = True
+    a = attn(q, k, v, generator=torch.Generator().manual_seed(0)).weights
+    b = attn(q, k, v, generator=torch.Generator().manual_seed(1)).weights
+    assert not torch.allclose(a, b)
+
+
+def test_bad_input_errors():
+    with pytest.raises(ValueError, match="distribution must be one of"):
+        BayesianAttention(4, distribution="gamma")
+    with pytest.raises(ValueError, match="must be positive"):
+        BayesianAttention(4, spread=0.0)
+    attn = BayesianAttention(4)
+    with pytest.raises(ValueError, match="feature size E"):
+        attn(torch.randn(1, 2, 4), torch.randn(1, 3, 5), torch.randn(1, 3, 4))
+    with pytest.raises(ValueError, match=r"embed_dim = 4"):
+        attn(torch.randn(1, 2, 6), torch.randn(1, 3, 6), torch.randn(1, 3, 4))
+    with pytest.raises(ValueError, match="spread must be positive"):
+        sample_log_weights(torch.zeros(3), "lognormal", -1.0)
