@@ -19,7 +19,9 @@ Generated data (pure functions of a seed, nothing to download):
     :func:`load_distorted_mnist` gives the Spatial Transformer paper's distorted MNIST
     variants (rotated, rotated-translated-scaled, projective, elastic);
     :func:`load_translated_mnist` and :func:`load_cluttered_mnist` place digits on a 60x60
-    canvas, alone or among pieces of other digits (the RAM paper's tasks).
+    canvas, alone or among pieces of other digits (the RAM paper's tasks);
+    :func:`load_digit_captions` draws scenes of 2 to 4 digits with a caption naming them
+    and every digit's box, and :func:`localisation_score` scores a captioner's attention.
 """
 from __future__ import annotations
 
@@ -37,6 +39,17 @@ from attnlib.data.clutter import (
     load_cluttered_mnist,
     load_translated_mnist,
     translated_mnist,
+)
+from attnlib.data.digit_captions import (
+    CAPTION_VOCAB,
+    DIGIT_WORDS,
+    DigitCaptions,
+    decode_caption,
+    digit_caption_scenes,
+    digit_cells,
+    encode_caption,
+    load_digit_captions,
+    localisation_score,
 )
 from attnlib.data.distortions import (
     OUTPUT_SIZE,
@@ -126,4 +139,13 @@ __all__ = [
     "cluttered_mnist",
     "load_translated_mnist",
     "load_cluttered_mnist",
+    "CAPTION_VOCAB",
+    "DIGIT_WORDS",
+    "DigitCaptions",
+    "digit_caption_scenes",
+    "load_digit_captions",
+    "encode_caption",
+    "decode_caption",
+    "localisation_score",
+    "digit_cells",
 ]
