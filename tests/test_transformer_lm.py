@@ -7,7 +7,7 @@ import torch
 
 from attnlib.record import record_attention
 from attnlib.train import seed_everything
-from attnlib.transformer.lm import DecoderOnlyLM
+from attnlib.transformer.lm import DecoderOnlyLM, LMConfig
 
 KINDS = ["sinusoidal", "learned", "rope"]
 
@@ -16,7 +16,7 @@ def _model(positional: str, seed: int = 0, **kwargs) -> DecoderOnlyLM:
     seed_everything(seed)
     sizes = dict(vocab_size=23, d_model=32, num_heads=4, num_layers=2, d_ff=64, max_len=40)
     sizes.update(kwargs)
-    return DecoderOnlyLM(positional=positional, **sizes).eval()
+    return DecoderOnlyLM(LMConfig(positional=positional, **sizes)).eval()
 
 
 @pytest.mark.parametrize("positional", KINDS)
@@ -69,7 +69,9 @@ def test_tiny_model_memorises_a_sequence(positional):
     text = "attention is all you need. "
     chars = sorted(set(text))
     ids = torch.tensor([[chars.index(c) for c in text * 2]])  # (1, 54)
-    model = DecoderOnlyLM(len(chars), d_model=32, num_heads=2, num_layers=2, d_ff=64, max_len=64, positional=positional)
+    model = DecoderOnlyLM(
+        LMConfig(len(chars), d_model=32, num_heads=2, num_layers=2, d_ff=64, max_len=64, positional=positional)
+    )
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
     first = model.loss(ids).item()
     for _ in range(150):
@@ -94,7 +96,7 @@ def test_recorded_maps_are_causal():
 
 def test_bad_input():
     with pytest.raises(ValueError, match=r"positional must be one of \('sinusoidal', 'learned', 'rope'\); got 'alibi'"):
-        DecoderOnlyLM(10, positional="alibi")
+        LMConfig(10, positional="alibi")
     model = _model("rope")
     with pytest.raises(ValueError, match=r"at most max_len = 40 positions; got 0 cached \+ tokens of shape \(1, 41\)"):
         model(torch.zeros(1, 41, dtype=torch.long))

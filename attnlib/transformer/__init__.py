@@ -10,7 +10,7 @@
 from __future__ import annotations
 
 from .layers import KVCache, LayerCache, TransformerDecoderLayer, TransformerEncoderLayer
-from .lm import DecoderOnlyLM
+from .lm import DecoderOnlyLM, LMConfig
 from .mha import MultiHeadAttention
 from .model import Transformer, TransformerConfig, TransformerDecoder, TransformerEncoder
 from .positional import (
@@ -27,6 +27,7 @@ __all__ = [
     "TransformerDecoderLayer",
     "TransformerEncoderLayer",
     "DecoderOnlyLM",
+    "LMConfig",
     "MultiHeadAttention",
     "Transformer",
     "TransformerConfig",

@@ -16,6 +16,7 @@ later ones.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Optional
 
 import torch
@@ -26,61 +27,72 @@ from .._checks import check_rank, shape_str
 from .layers import KVCache, TransformerDecoderLayer  # KVCache importable from here too (documented in layers)
 from .positional import LearnedPositionalEncoding, SinusoidalPositionalEncoding
 
-__all__ = ["DecoderOnlyLM"]
+__all__ = ["LMConfig", "DecoderOnlyLM"]
 
 POSITIONAL_KINDS = ("sinusoidal", "learned", "rope")
+
+
+@dataclass(frozen=True)
+class LMConfig:
+    """Sizes of a :class:`DecoderOnlyLM` (small defaults: a character model on a CPU)."""
+
+    vocab_size: int  # number of token ids
+    d_model: int = 128  # model width D
+    num_heads: int = 4  # attention heads; D must be divisible by it
+    num_layers: int = 2  # decoder layers
+    d_ff: int = 512  # feed-forward hidden size (usually 4 D)
+    max_len: int = 256  # longest sequence: prompt plus generated tokens
+    dropout: float = 0.0  # dropout in every layer
+    positional: str = "sinusoidal"  # "sinusoidal", "learned" or "rope"
+
+    def __post_init__(self) -> None:
+        if self.positional not in POSITIONAL_KINDS:
+            raise ValueError(f"positional must be one of {POSITIONAL_KINDS}; got {self.positional!r}")
+        if self.d_model % self.num_heads != 0:
+            raise ValueError(
+                f"d_model must be divisible by num_heads; got d_model={self.d_model}, num_heads={self.num_heads}"
+            )
 
 
 class DecoderOnlyLM(nn.Module):
     """Causal Transformer language model (character- or word-level).
 
     Args:
-        vocab_size: number of token ids.
-        d_model: model width ``D``.
-        num_heads: attention heads.
-        num_layers: decoder layers.
-        d_ff: feed-forward hidden size (usually ``4 D``).
-        max_len: longest sequence (prompt plus generated tokens).
-        dropout: dropout in every layer.
-        positional: ``"sinusoidal"``, ``"learned"`` or ``"rope"``.
+        config: the sizes, an :class:`LMConfig`.
 
     Raises:
-        ValueError: an unknown ``positional`` or ``d_model`` not divisible by ``num_heads``.
+        ValueError: (from :class:`LMConfig`) an unknown ``positional`` or ``d_model`` not
+            divisible by ``num_heads``.
     """
 
-    def __init__(
-        self,
-        vocab_size: int,
-        d_model: int = 128,
-        num_heads: int = 4,
-        num_layers: int = 2,
-        d_ff: int = 512,
-        max_len: int = 256,
-        dropout: float = 0.0,
-        positional: str = "sinusoidal",
-    ) -> None:
+    def __init__(self, config: LMConfig) -> None:
         super().__init__()
-        if positional not in POSITIONAL_KINDS:
-            raise ValueError(f"positional must be one of {POSITIONAL_KINDS}; got {positional!r}")
-        if d_model % num_heads != 0:
-            raise ValueError(f"d_model must be divisible by num_heads; got d_model={d_model}, num_heads={num_heads}")
-        self.vocab_size, self.d_model, self.max_len, self.positional = vocab_size, d_model, max_len, positional
-        self.embed = nn.Embedding(vocab_size, d_model)
-        nn.init.normal_(self.embed.weight, std=d_model**-0.5)
-        if positional == "sinusoidal":
-            self.positions: Optional[nn.Module] = SinusoidalPositionalEncoding(d_model, max_len, dropout=dropout)
-        elif positional == "learned":
-            self.positions = LearnedPositionalEncoding(d_model, max_len, dropout=dropout)
+        if not isinstance(config, LMConfig):
+            raise ValueError(f"config must be an LMConfig; got {type(config).__name__}")
+        c = self.config = config
+        self.vocab_size, self.d_model, self.max_len, self.positional = c.vocab_size, c.d_model, c.max_len, c.positional
+        self.embed = nn.Embedding(c.vocab_size, c.d_model)
+        nn.init.normal_(self.embed.weight, std=c.d_model**-0.5)
+        if c.positional == "sinusoidal":
+            self.positions: Optional[nn.Module] = SinusoidalPositionalEncoding(c.d_model, c.max_len, dropout=c.dropout)
+        elif c.positional == "learned":
+            self.positions = LearnedPositionalEncoding(c.d_model, c.max_len, dropout=c.dropout)
         else:
             self.positions = None  # RoPE acts inside the attention of every layer
         self.layers = nn.ModuleList(
             TransformerDecoderLayer(
-                d_model, num_heads, d_ff, dropout, norm_first=True, cross_attention=False, rotary=positional == "rope"
+                c.d_model,
+                c.num_heads,
+                c.d_ff,
+                c.dropout,
+                norm_first=True,
+                cross_attention=False,
+                rotary=c.positional == "rope",
             )
-            for _ in range(num_layers)
+            for _ in range(c.num_layers)
         )
-        self.norm = nn.LayerNorm(d_model)
-        self.head = nn.Linear(d_model, vocab_size, bias=False)
+        self.norm = nn.LayerNorm(c.d_model)
+        self.head = nn.Linear(c.d_model, c.vocab_size, bias=False)
         self.head.weight = self.embed.weight  # tied input and output embeddings
 
     def new_cache(self) -> KVCache:
