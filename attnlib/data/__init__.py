@@ -22,6 +22,9 @@ Generated data (pure functions of a seed, nothing to download):
     canvas, alone or among pieces of other digits (the RAM paper's tasks);
     :func:`load_digit_captions` draws scenes of 2 to 4 digits with a caption naming them
     and every digit's box, and :func:`localisation_score` scores a captioner's attention.
+    :func:`digit_strips` draws strips of 3 to 6 digits with each digit's span (optionally with
+    a digit-bigram bias), :func:`span_attention_share` scores a reader's attention, and
+    :func:`digit_pair_scenes` draws two-digit 56x56 scenes.
 """
 from __future__ import annotations
 
@@ -59,6 +62,15 @@ from attnlib.data.distortions import (
     distort_mnist,
     load_distorted_mnist,
     sample_distortion,
+)
+from attnlib.data.digit_strips import (
+    DigitPairs,
+    DigitStrips,
+    digit_pair_scenes,
+    digit_strips,
+    occlude_digit,
+    span_attention_share,
+    successor_bigram,
 )
 from attnlib.data.dates import (
     DATE_FORMATS,
@@ -148,4 +160,11 @@ __all__ = [
     "decode_caption",
     "localisation_score",
     "digit_cells",
+    "DigitStrips",
+    "digit_strips",
+    "successor_bigram",
+    "occlude_digit",
+    "span_attention_share",
+    "DigitPairs",
+    "digit_pair_scenes",
 ]
