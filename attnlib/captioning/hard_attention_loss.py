@@ -105,7 +105,7 @@ def hard_attention_loss(
     rewards.
 
     Args:
-        model: a :class:`ShowAttendTell` with ``attention="hard"``.
+        model: a :class:`~attnlib.captioning.show_attend_tell.ShowAttendTell` with ``attention="hard"``.
         inputs: images ``(B, C, H, W)`` or encoder features ``(B, L, D)``; ``captions``: ``(B, T)``.
         baseline: the running :class:`MovingAverageBaseline` (updated in place).
         reinforce_weight: ``lambda_r``.

@@ -150,7 +150,7 @@ def importance_log_likelihood(model: nn.Module, x: Tensor, num_samples: int, chu
 
     Args:
         model: returns an output with ``logits`` (like ``x``), ``mu``, ``logvar`` and ``z``
-            (``(B, T, Z)`` or ``(B, Z)``): :class:`~attnlib.draw.DRAW` or :class:`~attnlib.draw.VAE`.
+            (``(B, T, Z)`` or ``(B, Z)``): :class:`~attnlib.draw.draw.DRAW` or :class:`~attnlib.draw.vae.VAE`.
         x: ``(B, C, H, W)`` binary.
         num_samples: ``K``.
         chunk: images' samples per forward pass.

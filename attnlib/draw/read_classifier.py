@@ -10,7 +10,7 @@ through the Gaussian ``N x N`` read of :mod:`attnlib.draw.filterbank` and classi
 
 and the class scores are ``W_a h_T``.  Every step is differentiable in the window, so
 cross-entropy alone trains where to look: no REINFORCE, unlike
-:class:`attnlib.hard.RecurrentAttentionModel` (Mnih et al., 2014, arXiv:1406.6247).  The
+:class:`attnlib.hard.ram.RecurrentAttentionModel` (Mnih et al., 2014, arXiv:1406.6247).  The
 first window comes from the bias alone (``h_0 = 0``), initialised to a centred grid that
 spans the image.
 

@@ -17,7 +17,7 @@ carry little absolute position, and without it content-based attention cannot te
 first "3" of a strip from the second.  The decoder's weights ``a_i`` ``(B, S)`` are emitted to
 :mod:`attnlib.record` at every step by :class:`~attnlib.seq2seq.bahdanau.BahdanauDecoder`.
 
-:class:`ColumnEncoder` follows the :class:`~attnlib.seq2seq.Encoder` protocol, so
+:class:`ColumnEncoder` follows the :class:`~attnlib.seq2seq.encoder.Encoder` protocol, so
 :class:`AttentionReader` is a :class:`~attnlib.seq2seq.model.Seq2Seq`, and
 :func:`~attnlib.seq2seq.decoding.greedy_decode` and :func:`~attnlib.seq2seq.decoding.beam_search` read
 strips unchanged (they take sources of shape ``(B, S)``: the strip flattened, which the
@@ -67,7 +67,7 @@ class ReaderConfig:
     """Sizes of an :class:`AttentionReader`.
 
     Attributes:
-        encoder: one of :data:`ENCODER_KINDS`.
+        encoder: one of ``ENCODER_KINDS``.
         steps: ``T`` of the recursive, untied and recurrent blocks; the plain CNN gets the
             same depth, ``T + 2`` convolutions.
         channels: ``C`` of the feature maps.

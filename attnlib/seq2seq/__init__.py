@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from .bahdanau import BahdanauDecoder
 from .decoding import Hypothesis, beam_search, greedy_decode
-from .encoder import BiGRUEncoder, EncoderOutput
+from .encoder import BiGRUEncoder, Encoder, EncoderOutput
 from .evaluation import DEFAULT_LENGTH_EDGES, bleu_report, date_scores, decode_batches
 from .luong import ATTENTION_KINDS, LuongDecoder, gaussian_window, local_window_mask
 from .metrics import alignment_accuracy, bleu_by_length, corpus_bleu, uniform_alignment_accuracy
@@ -27,6 +27,7 @@ __all__ = [
     "beam_search",
     "greedy_decode",
     "BiGRUEncoder",
+    "Encoder",
     "EncoderOutput",
     "DEFAULT_LENGTH_EDGES",
     "bleu_report",

@@ -14,8 +14,8 @@ gradient; REINFORCE (Williams, 1992) estimates the gradient of the expected rewa
     log pi(m) = sum_i m_i log p_i + (1 - m_i) log(1 - p_i),
     grad E[r] = E[(r(m) - b) grad log pi(m)],   d log pi / d g_i = m_i - p_i,
 
-for which :func:`attnlib.hard.reinforce_loss` is the surrogate and
-:class:`attnlib.hard.BaselineNetwork` a learned baseline ``b``.  With few gates the exact
+for which :func:`attnlib.hard.reinforce.reinforce_loss` is the surrogate and
+:class:`attnlib.hard.heads.BaselineNetwork` a learned baseline ``b``.  With few gates the exact
 gradient is a sum over all ``2^S`` masks (:func:`expected_gate_gradient`), against which
 the single-sample estimates (:func:`gate_score_samples`) can be checked and their variance
 measured.
@@ -52,7 +52,7 @@ class GateOutput(NamedTuple):
     output: Tensor  #: ``(B, Dv)``: the mean (or sum) of the kept values (zero if none is kept)
     gates: Tensor  #: ``(B, S)``: the keep (1.0) / drop (0.0) decisions
     probs: Tensor  #: ``(B, S)``: ``p_i = sigmoid(g_i)``
-    log_prob: Tensor  #: ``(B,)``: ``log pi(m)`` of the gates drawn (for :func:`attnlib.hard.reinforce_loss`)
+    log_prob: Tensor  #: ``(B,)``: ``log pi(m)`` of the gates drawn (for :func:`attnlib.hard.reinforce.reinforce_loss`)
 
 
 def bernoulli_log_prob(logits: Tensor, gates: Tensor) -> Tensor:

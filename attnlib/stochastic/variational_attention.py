@@ -116,7 +116,7 @@ def elbo_surrogate(
         p_logits: ``(B, S)``, the prior ``p(z | x, q)``'s scores.
         log_likelihood: maps alignment weights ``(B, S)`` (one-hot, relaxed, or a row of the
             identity) to ``log p(y | x, z)`` ``(B,)``.
-        estimator: one of :data:`ESTIMATORS`.
+        estimator: one of ``ESTIMATORS``.
         num_samples: samples per example for ``"score_function"`` and ``"gumbel"``.
         tau: the Gumbel-softmax temperature.
         baseline: ``(B,)``, a control variate for ``"score_function"`` used instead of the
