@@ -3,7 +3,7 @@
 Kingma and Welling, *Auto-Encoding Variational Bayes*, ICLR 2014 (arXiv:1312.6114), and
 Gregor et al., *DRAW*, ICML 2015 (arXiv:1502.04623), eqs. 9 to 12.  For a binary image ``x``
 of ``D`` pixels, decoder logits ``c`` (the final canvas), and Gaussian posteriors
-``Q(z_t | ...) = N(mu_t, sigma_t^2)`` over ``Z`` latent dimensions at each of ``T`` steps:
+``Q(z_t | ...) = N(mu_t, sigma_t^2)`` over ``Z`` latent dimensions at each of ``T`` steps::
 
     L^x = -log D(x | c) = sum_d BCE(sigmoid(c_d), x_d)                            (eq. 9)
     L^z = sum_t KL(N(mu_t, sigma_t^2) || N(0, I))

@@ -22,7 +22,7 @@ bases ``mu^0`` are not learned by back-propagation but kept as a moving average 
 batches: ``mu^0 <- 0.9 mu^0 + 0.1 mean_batch(mu^T)``, then L2-normalised.
 
 The block (:class:`EMAttention`, the paper's EM attention unit) is a drop-in ``(B, C, H, W)`` module
-like :class:`attnlib.vision.NonLocalBlock`: ``1x1 conv -> EM -> ReLU -> 1x1 conv + BN ->
+like :class:`attnlib.vision.non_local.NonLocalBlock`: ``1x1 conv -> EM -> ReLU -> 1x1 conv + BN ->
 + input -> ReLU``.  Its cost is ``O(N K C T)`` against the non-local block's ``O(N^2 C)``.
 Recording: emits the responsibilities ``Z`` as ``(B, K, H, W)``: the map of what each base gathers.
 """
