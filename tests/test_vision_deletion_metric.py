@@ -1,4 +1,5 @@
 """Tests for attnlib.vision.deletion_metric (the deletion metric of Petsiuk et al. 2018)."""
+
 from __future__ import annotations
 
 import pytest

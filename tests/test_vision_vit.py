@@ -1,11 +1,12 @@
 """Tests for attnlib.vision.vision_transformer (Vision Transformer and attention rollout)."""
+
 from __future__ import annotations
 
 import pytest
 import torch
 
 from attnlib.record import record_attention
-from attnlib.vision.vision_transformer import ViTConfig, VisionTransformer, attention_rollout, class_token_map
+from attnlib.vision.vision_transformer import VisionTransformer, ViTConfig, attention_rollout, class_token_map
 
 TINY = dict(dim=16, depth=2, heads=2)
 
@@ -33,7 +34,9 @@ def test_shapes_and_recorded_maps(image_size, patch, channels) -> None:
 def test_rollout_of_identity_attentions_is_the_identity() -> None:
     eye = torch.eye(5).expand(2, 3, 5, 5)
     for add_residual in (True, False):
-        torch.testing.assert_close(attention_rollout([eye, eye, eye], add_residual=add_residual), torch.eye(5).expand(2, 5, 5))
+        torch.testing.assert_close(
+            attention_rollout([eye, eye, eye], add_residual=add_residual), torch.eye(5).expand(2, 5, 5)
+        )
 
 
 @pytest.mark.parametrize("fusion", ["mean", "max", "min"])
@@ -48,10 +51,12 @@ def test_rollout_rows_sum_to_one(fusion: str) -> None:
 
 def test_two_layer_rollout_by_hand() -> None:
     # two heads per layer, three tokens
-    a1 = torch.tensor([[[0.5, 0.5, 0.0], [0.0, 1.0, 0.0], [0.2, 0.2, 0.6]],
-                       [[0.5, 0.5, 0.0], [0.0, 0.0, 1.0], [0.2, 0.2, 0.6]]])[None]  # (1, 2, 3, 3)
-    a2 = torch.tensor([[[0.0, 0.0, 1.0], [1.0, 0.0, 0.0], [0.0, 1.0, 0.0]],
-                       [[0.0, 1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]]])[None]
+    a1 = torch.tensor(
+        [[[0.5, 0.5, 0.0], [0.0, 1.0, 0.0], [0.2, 0.2, 0.6]], [[0.5, 0.5, 0.0], [0.0, 0.0, 1.0], [0.2, 0.2, 0.6]]]
+    )[None]  # (1, 2, 3, 3)
+    a2 = torch.tensor(
+        [[[0.0, 0.0, 1.0], [1.0, 0.0, 0.0], [0.0, 1.0, 0.0]], [[0.0, 1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]]]
+    )[None]
     m1 = torch.tensor([[0.5, 0.5, 0.0], [0.0, 0.5, 0.5], [0.2, 0.2, 0.6]])  # mean over heads
     m2 = torch.tensor([[0.0, 0.5, 0.5], [1.0, 0.0, 0.0], [0.0, 0.5, 0.5]])
     r1 = (m1 + torch.eye(3)) / 2  # rows of m + I sum to 2
@@ -60,9 +65,13 @@ def test_two_layer_rollout_by_hand() -> None:
     torch.testing.assert_close(attention_rollout([a1, a2], add_residual=False)[0], m2 @ m1)
     # the order matters: layer 2 acts after layer 1
     assert not torch.allclose(r2 @ r1, r1 @ r2)
-    expected_first_row = torch.tensor([0.5 * 0.75 + 0.25 * 0.0 + 0.25 * 0.1,
-                                       0.5 * 0.25 + 0.25 * 0.75 + 0.25 * 0.1,
-                                       0.5 * 0.0 + 0.25 * 0.25 + 0.25 * 0.8])
+    expected_first_row = torch.tensor(
+        [
+            0.5 * 0.75 + 0.25 * 0.0 + 0.25 * 0.1,
+            0.5 * 0.25 + 0.25 * 0.75 + 0.25 * 0.1,
+            0.5 * 0.0 + 0.25 * 0.25 + 0.25 * 0.8,
+        ]
+    )
     torch.testing.assert_close(attention_rollout([a1, a2])[0, 0], expected_first_row)
 
 

@@ -47,8 +47,9 @@ def train_captioner(
     """Train the decoder for ``steps`` minibatches of precomputed encoder features.
 
     Args:
-        model: a :class:`~attnlib.captioning.show_attend_tell.ShowAttendTell`; its parameters that require gradients are trained
-            (freeze the encoder first with ``model.encoder.requires_grad_(False)``).
+        model: a :class:`~attnlib.captioning.show_attend_tell.ShowAttendTell`; its parameters that
+            require gradients are trained (freeze the encoder first with
+            ``model.encoder.requires_grad_(False)``).
         features: ``(N, L, D)`` the frozen encoder's output for every training image.
         captions: ``(N, T)`` token ids; ``lengths``: ``(N,)`` tokens per caption with ``<eos>``
             (each batch is cut to its longest caption).
