@@ -25,23 +25,28 @@ Generated data (pure functions of a seed, nothing to download):
     :func:`digit_strips` draws strips of 3 to 6 digits with each digit's span (optionally with
     a digit-bigram bias), :func:`span_attention_share` scores a reader's attention, and
     :func:`digit_pair_scenes` draws two-digit 56x56 scenes.
+    :func:`digit_scenes_qa` draws digit boards with a question, its answer and the cells it asks
+    about (:func:`region_attention_share` scores attention on them); :func:`digit_videos` draws
+    cluttered clips whose label is decided by one frame (:func:`frame_attention_share`).
 """
+
 from __future__ import annotations
 
-from attnlib.data.mnist import (
-    FASHION_MNIST,
-    FASHION_MNIST_CLASSES,
-    MNIST,
-    load_fashion_mnist,
-    load_mnist,
-    read_idx,
-)
 from attnlib.data.clutter import (
     PlacedDigits,
     cluttered_mnist,
     load_cluttered_mnist,
     load_translated_mnist,
     translated_mnist,
+)
+from attnlib.data.dates import (
+    DATE_FORMATS,
+    DateExample,
+    date_batches,
+    date_example,
+    date_examples,
+    date_vocabs,
+    encode_dates,
 )
 from attnlib.data.digit_captions import (
     CAPTION_VOCAB,
@@ -54,14 +59,14 @@ from attnlib.data.digit_captions import (
     load_digit_captions,
     localisation_score,
 )
-from attnlib.data.distortions import (
-    OUTPUT_SIZE,
-    VARIANTS,
-    Distortion,
-    apply_distortion,
-    distort_mnist,
-    load_distorted_mnist,
-    sample_distortion,
+from attnlib.data.digit_scenes_qa import (
+    NUM_ANSWERS,
+    QUESTION_TYPES,
+    DigitScenesQA,
+    answer_text,
+    digit_scenes_qa,
+    question_text,
+    region_attention_share,
 )
 from attnlib.data.digit_strips import (
     DigitPairs,
@@ -72,25 +77,23 @@ from attnlib.data.digit_strips import (
     span_attention_share,
     successor_bigram,
 )
-from attnlib.data.dates import (
-    DATE_FORMATS,
-    DateExample,
-    date_batches,
-    date_example,
-    date_examples,
-    date_vocabs,
-    encode_dates,
+from attnlib.data.digit_videos import DigitVideos, digit_videos, frame_attention_share
+from attnlib.data.distortions import (
+    OUTPUT_SIZE,
+    VARIANTS,
+    Distortion,
+    apply_distortion,
+    distort_mnist,
+    load_distorted_mnist,
+    sample_distortion,
 )
-from attnlib.data.scenes import FEATURE_NAMES, SEARCH_KINDS, SearchScene, visual_search_scene
-from attnlib.data.translation import (
-    TATOEBA_ENG_FRA,
-    Batch,
-    TranslationData,
-    Vocab,
-    load_eng_fra,
-    make_translation_data,
-    pad_batch,
-    tokenize,
+from attnlib.data.mnist import (
+    FASHION_MNIST,
+    FASHION_MNIST_CLASSES,
+    MNIST,
+    load_fashion_mnist,
+    load_mnist,
+    read_idx,
 )
 from attnlib.data.paths import (
     ENV_VAR,
@@ -102,6 +105,17 @@ from attnlib.data.paths import (
     locate,
     md5sum,
     search_dirs,
+)
+from attnlib.data.scenes import FEATURE_NAMES, SEARCH_KINDS, SearchScene, visual_search_scene
+from attnlib.data.translation import (
+    TATOEBA_ENG_FRA,
+    Batch,
+    TranslationData,
+    Vocab,
+    load_eng_fra,
+    make_translation_data,
+    pad_batch,
+    tokenize,
 )
 
 __all__ = [
@@ -167,4 +181,14 @@ __all__ = [
     "span_attention_share",
     "DigitPairs",
     "digit_pair_scenes",
+    "QUESTION_TYPES",
+    "NUM_ANSWERS",
+    "DigitScenesQA",
+    "digit_scenes_qa",
+    "question_text",
+    "answer_text",
+    "region_attention_share",
+    "DigitVideos",
+    "digit_videos",
+    "frame_attention_share",
 ]

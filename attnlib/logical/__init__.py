@@ -1,0 +1,10 @@
+"""Logical attention (Part V): attention blocks that compose, blind to the order of a set.
+
+- :mod:`~attnlib.logical.set_attention`: the Set Transformer's MAB, SAB and PMA (Lee et al., 2019).
+"""
+
+from __future__ import annotations
+
+from .set_attention import MAB, PMA, SAB, SetTransformer, SetTransformerConfig
+
+__all__ = ["MAB", "SAB", "PMA", "SetTransformerConfig", "SetTransformer"]
