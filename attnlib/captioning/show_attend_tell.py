@@ -72,8 +72,8 @@ class ShowAttendTellConfig:
     vocab_size: int = 16  #: ``K``: ``len(attnlib.data.CAPTION_VOCAB)``
     image_size: int = 48  #: side of the input images (the digit scenes' canvas)
     in_channels: int = 1  #: grey images
-    encoder_channels: tuple[int, ...] = (8, 16, 32)  #: three conv-pool blocks: 48 px -> 6 x 6 grid, D = 32
-    learned_positions: bool = True  #: our addition: a learned vector per grid cell added to its annotation
+    encoder_channels: tuple[int, ...] = (8, 16, 32)  #: three conv-pool blocks (48 px -> 6 x 6 grid, D = 32)
+    learned_positions: bool = True  #: our addition, a learned vector per grid cell added to its annotation
     embed_dim: int = 32  #: ``m``, word embedding and deep-output width (authors' COCO script: 512)
     hidden_dim: int = 128  #: ``n``, LSTM units (paper/authors: 1,000 to 1,800; the task is small)
     attention_dim: int = 64  #: width of the attention MLP ``f_att``

@@ -61,7 +61,7 @@ def train_captioner(
         generator: batch order, hard samples and the expectation coin.
 
     Returns:
-        Per-step logs: ``"likelihood"`` always; ``"penalty"`` (soft) or ``"reinforce"``,
+        The per-step logs, ``"likelihood"`` always; ``"penalty"`` (soft) or ``"reinforce"``,
         ``"entropy"``, ``"reward"``, ``"baseline"`` and ``"expectation"`` (hard).  The model is
         left in ``eval()`` mode.
 

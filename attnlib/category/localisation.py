@@ -40,7 +40,7 @@ class LocalisationConfig:
     Attributes:
         channels: channels of the last feature map.
         classes: number of classes.
-        adl: insert :class:`~attnlib.arithmetic.AttentionDropout` after each convolution.
+        adl: insert :class:`~attnlib.arithmetic.attention_dropout.AttentionDropout` after each convolution.
         adl_drop_rate, adl_gamma: ADL's settings.
         reverse: add the reverse-attention head.
     """

@@ -2,7 +2,7 @@
 
 Lee, Lee, Kim, Kosiorek, Choi & Teh (2019), "Set Transformer: A Framework for
 Attention-based Permutation-Invariant Neural Networks", ICML, arXiv:1810.00825.  With
-multi-head attention ``MHA(Q, K, V)`` (:class:`attnlib.transformer.MultiHeadAttention`) and a
+multi-head attention ``MHA(Q, K, V)`` (:class:`attnlib.transformer.mha.MultiHeadAttention`) and a
 row-wise feed-forward layer ``rFF``, their Eqs. 6-11::
 
     MAB(X, Y) = LN(H + rFF(H)),  H = LN(X + MHA(X, Y, Y))   # X (B, n, D), Y (B, m, D) -> (B, n, D)
@@ -38,7 +38,7 @@ class MAB(nn.Module):
         dim: ``D``; ``num_heads`` must divide it.
         num_heads: heads of the attention.
 
-    Its :class:`~attnlib.transformer.MultiHeadAttention` (``.attention``) emits per-head
+    Its :class:`~attnlib.transformer.mha.MultiHeadAttention` (``.attention``) emits per-head
     weights ``(B, heads, n, m)`` to :mod:`attnlib.record`.
     """
 
