@@ -2,7 +2,8 @@
 
 Li, Wu, Peng, Ernst & Fu (2018), "Tell Me Where to Look: Guided Attention Inference
 Network", CVPR, arXiv:1802.10171.  The class's Grad-CAM map ``A``
-(:func:`~attnlib.category.grad_cam.grad_cam`) is turned into a soft mask (their Eq. 3), which erases the attended region from the image (Eq. 2)::
+(:func:`~attnlib.category.grad_cam.grad_cam`) is turned into a soft mask (their Eq. 3),
+which erases the attended region from the image (Eq. 2)::
 
     T(A) = sigmoid(omega (A - sigma))          # A normalised to [0, 1] per image
     I*   = I - T(A) * I
