@@ -6,10 +6,12 @@ the optimiser, nothing more, so a chapter can show the loop it is using in one s
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Optional, Sequence, Union
 
 import numpy as np
@@ -27,6 +29,7 @@ __all__ = [
     "fit",
     "train_classifier",
     "accuracy",
+    "Checkpoint",
 ]
 
 DEVICE_ENV_VAR = "ATTNLIB_DEVICE"
@@ -273,3 +276,52 @@ def accuracy(
         for xb, yb in minibatches(x, y, batch_size=batch_size, shuffle=False)
     )
     return correct / len(y)
+
+
+class Checkpoint:
+    """Resumable training state on disk, tied to the settings of the run that wrote it.
+
+    A long run saves ``state`` (model and optimiser ``state_dict``, the epoch or step
+    reached, the history, generator states, anything ``torch.save`` takes) now and then;
+    started again with the same ``settings`` it loads that state and carries on.  A
+    checkpoint written under different settings is never loaded: :meth:`load` returns
+    ``None`` and says why, so a changed learning rate cannot silently continue an old run.
+
+    Saving writes a temporary file and renames it over the old one, so an interruption
+    in the middle of a save leaves the previous checkpoint intact.
+
+    Args:
+        path: the checkpoint file (its folder is created).
+        settings: JSON-serialisable settings that must match for a resume (task, sizes,
+            learning rate, seed, ...); stored beside the state.
+    """
+
+    def __init__(self, path: Union[str, os.PathLike], settings: dict[str, Any]) -> None:
+        self.path = Path(path)
+        self.settings = json.loads(json.dumps(settings))  # normalised: tuples become lists
+
+    def load(self) -> Optional[dict[str, Any]]:
+        """The saved state if a checkpoint with the same settings exists, else ``None``."""
+        if not self.path.exists():
+            return None
+        saved = torch.load(self.path, map_location="cpu", weights_only=False)
+        if saved.get("settings") != self.settings:
+            changed = sorted(
+                k
+                for k in set(saved.get("settings", {})) | set(self.settings)
+                if saved.get("settings", {}).get(k) != self.settings.get(k)
+            )
+            print(f"checkpoint {self.path} was written with other settings ({', '.join(changed)}): starting afresh")
+            return None
+        return saved["state"]
+
+    def save(self, state: dict[str, Any]) -> None:
+        """Store ``state`` atomically (temporary file, then rename)."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        torch.save({"settings": self.settings, "state": state}, tmp)
+        os.replace(tmp, self.path)
+
+    def remove(self) -> None:
+        """Delete the checkpoint (after a run has finished and saved its result)."""
+        self.path.unlink(missing_ok=True)

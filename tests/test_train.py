@@ -162,3 +162,21 @@ def test_train_classifier_is_deterministic_and_counts_steps():
     assert not torch.equal(longer.weight, weights[0])
     with pytest.raises(ValueError, match="steps must be >= 1; got 0"):
         train_classifier(nn.Linear(2, 2), x, y, steps=0)
+
+
+def test_checkpoint_resumes_only_with_the_same_settings(tmp_path, capsys):
+    from attnlib.train import Checkpoint
+
+    path = tmp_path / "sub" / "run.pt"
+    first = Checkpoint(path, {"lr": 1e-3, "sizes": (1, 2)})
+    assert first.load() is None  # nothing saved yet
+    model = torch.nn.Linear(3, 2)
+    first.save({"model": model.state_dict(), "epoch": 4})
+    assert not path.with_name("run.pt.tmp").exists()  # written through a temporary file, then renamed
+    state = Checkpoint(path, {"lr": 1e-3, "sizes": [1, 2]}).load()  # a tuple and a list are the same setting
+    assert state is not None and state["epoch"] == 4
+    assert torch.equal(state["model"]["weight"], model.weight.detach())
+    assert Checkpoint(path, {"lr": 1e-4, "sizes": [1, 2]}).load() is None  # other settings: never resumed
+    assert "other settings (lr)" in capsys.readouterr().out
+    first.remove()
+    assert not path.exists()
