@@ -15,7 +15,7 @@ transformer on RTS, and a training set distorted once (a fixed draw per example)
 than afresh at every visit.
 
 Each model's state is checkpointed every ``--checkpoint-every`` steps in
-``experiments/checkpoints/`` (git-ignored) and the table is saved after every finished model,
+``experiments/checkpoints/`` (git-ignored) and the table is saved when the run ends or its time budget is reached,
 so an interrupted run, or one given ``--time-budget-min`` an hour at a time, resumes where it
 stopped when the same command is run again; while models remain, the result file says
 ``"status": "partial"`` and stores each model's learning curve (test error every checkpoint).

@@ -7,9 +7,10 @@ import torch
 
 from attnlib.record import record_attention
 from attnlib.train import seed_everything
+from attnlib.transformer.grouped_query_attention import GroupedQueryAttention
 from attnlib.transformer.lm import DecoderOnlyLM, LMConfig
 
-KINDS = ["sinusoidal", "learned", "rope"]
+KINDS = ["sinusoidal", "learned", "rope", "alibi"]
 
 
 def _model(positional: str, seed: int = 0, **kwargs) -> DecoderOnlyLM:
@@ -69,8 +70,11 @@ def test_tiny_model_memorises_a_sequence(positional):
     text = "attention is all you need. "
     chars = sorted(set(text))
     ids = torch.tensor([[chars.index(c) for c in text * 2]])  # (1, 54)
+    # ALiBi's steepest slope is 2^(-8/H): with 2 heads (1/16, 1/256) position is too faint a
+    # signal for 150 steps; with 8 (1/2 .. 1/256) it is not.
+    heads = 8 if positional == "alibi" else 2
     model = DecoderOnlyLM(
-        LMConfig(len(chars), d_model=32, num_heads=2, num_layers=2, d_ff=64, max_len=64, positional=positional)
+        LMConfig(len(chars), d_model=32, num_heads=heads, num_layers=2, d_ff=64, max_len=64, positional=positional)
     )
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
     first = model.loss(ids).item()
@@ -95,10 +99,43 @@ def test_recorded_maps_are_causal():
 
 
 def test_bad_input():
-    with pytest.raises(ValueError, match=r"positional must be one of \('sinusoidal', 'learned', 'rope'\); got 'alibi'"):
-        LMConfig(10, positional="alibi")
+    with pytest.raises(
+        ValueError, match=r"positional must be one of \('sinusoidal', 'learned', 'rope', 'alibi'\); got 'nope'"
+    ):
+        LMConfig(10, positional="nope")
+    with pytest.raises(
+        ValueError, match=r"num_kv_heads must be a positive divisor of num_heads; got num_heads=4, num_kv_heads=3"
+    ):
+        LMConfig(10, num_kv_heads=3)
     model = _model("rope")
     with pytest.raises(ValueError, match=r"at most max_len = 40 positions; got 0 cached \+ tokens of shape \(1, 41\)"):
         model(torch.zeros(1, 41, dtype=torch.long))
     with pytest.raises(ValueError, match=r"tokens must have exactly 2 dimensions \(B, T\); got shape \(5,\)"):
         model(torch.zeros(5, dtype=torch.long))
+
+
+@pytest.mark.parametrize("positional", ["rope", "alibi"])
+@pytest.mark.parametrize("G", [1, 2])
+def test_grouped_query_lm(G, positional):
+    """Fewer key/value heads: the cache holds G heads, and cached generation still equals uncached."""
+    model = _model(positional, num_kv_heads=G)
+    assert all(isinstance(layer.self_attn, GroupedQueryAttention) for layer in model.layers)
+    prompt = torch.randint(0, 23, (2, 4), generator=torch.Generator().manual_seed(G))
+    cached, cached_logits = model.generate(prompt, 10, use_cache=True)
+    plain, plain_logits = model.generate(prompt, 10, use_cache=False)
+    assert torch.equal(cached, plain)
+    err = (cached_logits - plain_logits).abs().max().item()
+    assert err <= 1e-5, f"cached vs uncached logits: max |error| = {err:.2e}"
+    cache = model.new_cache()
+    model(prompt, cache)
+    assert cache[0].keys is not None and cache[0].keys.shape == (2, G, 4, 8)
+
+
+def test_alibi_lm_has_no_position_vectors_and_is_biased():
+    model = _model("alibi")
+    assert model.positions is None and all(layer.alibi for layer in model.layers)
+    x = torch.randint(0, 23, (1, 8), generator=torch.Generator().manual_seed(0))
+    logits = model(x)
+    for layer in model.layers:
+        layer.alibi = False
+    assert (model(x) - logits).abs().max() > 1e-4  # the bias changes the output

@@ -28,6 +28,8 @@ import torch
 from torch import Tensor, nn
 
 from ..masks import causal_mask, combine_masks
+from .alibi import alibi_bias
+from .grouped_query_attention import GroupedQueryAttention
 from .mha import MultiHeadAttention
 from .positional import RotaryEmbedding
 
@@ -36,7 +38,8 @@ __all__ = ["LayerCache", "KVCache", "TransformerEncoderLayer", "TransformerDecod
 
 @dataclass
 class LayerCache:
-    """What one decoder layer keeps between steps (all ``(B, H, ., d)``, or None)."""
+    """What one decoder layer keeps between steps (all ``(B, H, ., d)``, or None; ``H`` is the
+    number of key/value heads, fewer with grouped-query attention)."""
 
     keys: Optional[Tensor] = None  # (B, H, T_seen, d) self-attention keys
     values: Optional[Tensor] = None  # (B, H, T_seen, d)
@@ -138,6 +141,11 @@ class TransformerDecoderLayer(nn.Module):
             language model's block).
         rotary: rotate self-attention queries and keys with
             :class:`~attnlib.transformer.positional.RotaryEmbedding` (RoPE).
+        num_kv_heads: self-attention with this many key/value heads,
+            :class:`~attnlib.transformer.grouped_query_attention.GroupedQueryAttention`
+            (``1``: multi-query attention); ``None``: :class:`~attnlib.transformer.mha.MultiHeadAttention`.
+        alibi: add the ALiBi bias :func:`~attnlib.transformer.alibi.alibi_bias` to the
+            self-attention scores (positions counted from the start of the cache).
     """
 
     def __init__(
@@ -149,9 +157,15 @@ class TransformerDecoderLayer(nn.Module):
         norm_first: bool = False,
         cross_attention: bool = True,
         rotary: bool = False,
+        num_kv_heads: Optional[int] = None,
+        alibi: bool = False,
     ) -> None:
         super().__init__()
-        self.self_attn = MultiHeadAttention(d_model, num_heads, dropout=dropout)
+        self.self_attn = (
+            MultiHeadAttention(d_model, num_heads, dropout=dropout)
+            if num_kv_heads is None
+            else GroupedQueryAttention(d_model, num_heads, num_kv_heads, dropout=dropout)
+        )
         self.multihead_attn = MultiHeadAttention(d_model, num_heads, dropout=dropout) if cross_attention else None
         self.linear1, self.linear2 = _feed_forward(d_model, d_ff)
         self.norm1, self.norm2 = nn.LayerNorm(d_model), nn.LayerNorm(d_model)
@@ -159,19 +173,20 @@ class TransformerDecoderLayer(nn.Module):
         self.dropout = nn.Dropout(dropout)
         self.dropout1, self.dropout2, self.dropout3 = nn.Dropout(dropout), nn.Dropout(dropout), nn.Dropout(dropout)
         self.rotary = RotaryEmbedding(d_model // num_heads) if rotary else None
+        self.alibi = alibi
         self.norm_first = norm_first
 
     def _sa(self, x: Tensor, self_mask: Optional[Tensor], causal: bool, cache: Optional[LayerCache]) -> Tensor:
         mha = self.self_attn
-        if cache is None and self.rotary is None:  # the plain path, with the module's checks
+        if cache is None and self.rotary is None and not self.alibi:  # the plain path, with the module's checks
             return self.dropout1(mha(x, x, x, attn_mask=self_mask, is_causal=causal)[0])
         offset = cache.length if cache is not None else 0
         q = mha.project_query(x)  # (B, H, T_new, d)
-        k, v = mha.project_key_value(x, x)  # (B, H, T_new, d) x 2
+        k, v = mha.project_key_value(x, x)  # (B, G, T_new, d) x 2; G = H but for grouped-query attention
         if self.rotary is not None:
             q, k = self.rotary(q, offset), self.rotary(k, offset)  # positions offset..offset+T_new-1
         if cache is not None:
-            k, v = cache.append(k, v)  # (B, H, T_seen, d): every token so far
+            k, v = cache.append(k, v)  # (B, G, T_seen, d): every token so far
         T, S = q.shape[2], k.shape[2]
         mask = combine_masks(
             {
@@ -180,6 +195,9 @@ class TransformerDecoderLayer(nn.Module):
                 "causal mask": causal_mask(T, S, offset=offset, device=x.device)
                 if causal and T > 1
                 else None,  # (T, S)
+                "alibi bias": alibi_bias(mha.num_heads, T, S, offset=offset, device=x.device, dtype=x.dtype)
+                if self.alibi
+                else None,  # (H, T, S)
             },
             dtype=x.dtype,
         )

@@ -3,14 +3,20 @@
 A stack of pre-norm decoder layers without cross-attention (the GPT arrangement: Radford
 et al., 2018), trained to predict token ``t + 1`` from tokens ``0..t`` with the causal mask
 of Vaswani et al. (2017, arXiv:1706.03762).  Positions are sinusoidal, learned, or rotary
-(RoPE, Su et al., 2024, arXiv:2104.09864); see :mod:`attnlib.transformer.positional`.
+(RoPE, Su et al., 2024, arXiv:2104.09864), see :mod:`attnlib.transformer.positional`, or
+linear biases on the scores (ALiBi, Press et al., 2022, arXiv:2108.12409), see
+:mod:`attnlib.transformer.alibi`.  The self-attention may share key/value heads between
+query heads (``num_kv_heads``: grouped-query or multi-query attention, see
+:mod:`attnlib.transformer.grouped_query_attention`), which shrinks the cache.
 
 Generation feeds the model its own output one token at a time.  Without a cache, step
 ``t`` recomputes every layer on all ``t`` tokens of the prefix; with a
 :class:`~attnlib.transformer.layers.KVCache`, the prefix's keys and values are kept and
 each step processes one token, attending to the cached ones.  The two give the same
 logits (tested to 1e-5), since the causal mask makes earlier positions independent of
-later ones.
+later ones.  A cache that keeps only the first few tokens and a window of recent ones
+(:class:`~attnlib.transformer.sink_cache.SinkKVCache`, StreamingLLM) goes through the
+same :meth:`DecoderOnlyLM.forward`; see :func:`~attnlib.transformer.sink_cache.generate_streaming`.
 """
 
 from __future__ import annotations
@@ -29,7 +35,7 @@ from .positional import LearnedPositionalEncoding, SinusoidalPositionalEncoding
 
 __all__ = ["LMConfig", "DecoderOnlyLM"]
 
-POSITIONAL_KINDS = ("sinusoidal", "learned", "rope")
+POSITIONAL_KINDS = ("sinusoidal", "learned", "rope", "alibi")
 
 
 @dataclass(frozen=True)
@@ -43,11 +49,17 @@ class LMConfig:
     d_ff: int = 512  # feed-forward hidden size (usually 4 D)
     max_len: int = 256  # longest sequence: prompt plus generated tokens
     dropout: float = 0.0  # dropout in every layer
-    positional: str = "sinusoidal"  # "sinusoidal", "learned" or "rope"
+    positional: str = "sinusoidal"  # "sinusoidal", "learned", "rope" or "alibi"
+    num_kv_heads: Optional[int] = None  # key/value heads: None = num_heads (MHA), fewer = GQA, 1 = MQA
 
     def __post_init__(self) -> None:
         if self.positional not in POSITIONAL_KINDS:
             raise ValueError(f"positional must be one of {POSITIONAL_KINDS}; got {self.positional!r}")
+        if self.num_kv_heads is not None and (self.num_kv_heads < 1 or self.num_heads % self.num_kv_heads):
+            raise ValueError(
+                f"num_kv_heads must be a positive divisor of num_heads; "
+                f"got num_heads={self.num_heads}, num_kv_heads={self.num_kv_heads}"
+            )
         if self.d_model % self.num_heads != 0:
             raise ValueError(
                 f"d_model must be divisible by num_heads; got d_model={self.d_model}, num_heads={self.num_heads}"
@@ -61,8 +73,8 @@ class DecoderOnlyLM(nn.Module):
         config: the sizes, an :class:`LMConfig`.
 
     Raises:
-        ValueError: (from :class:`LMConfig`) an unknown ``positional`` or ``d_model`` not
-            divisible by ``num_heads``.
+        ValueError: (from :class:`LMConfig`) an unknown ``positional``, ``d_model`` not
+            divisible by ``num_heads``, or ``num_kv_heads`` not dividing ``num_heads``.
     """
 
     def __init__(self, config: LMConfig) -> None:
@@ -78,7 +90,7 @@ class DecoderOnlyLM(nn.Module):
         elif c.positional == "learned":
             self.positions = LearnedPositionalEncoding(c.d_model, c.max_len, dropout=c.dropout)
         else:
-            self.positions = None  # RoPE acts inside the attention of every layer
+            self.positions = None  # RoPE and ALiBi act inside the attention of every layer
         self.layers = nn.ModuleList(
             TransformerDecoderLayer(
                 c.d_model,
@@ -88,6 +100,8 @@ class DecoderOnlyLM(nn.Module):
                 norm_first=True,
                 cross_attention=False,
                 rotary=c.positional == "rope",
+                num_kv_heads=c.num_kv_heads,
+                alibi=c.positional == "alibi",
             )
             for _ in range(c.num_layers)
         )
