@@ -13,12 +13,15 @@ that the book works offline.  A page fails when it has
 - a broken internal link (missing page or missing ``#anchor``) or a broken image;
 - a figure missing from a chapter (fewer output images than the notebook holds), an
   output image without a real alt text, or no link into the API reference;
-- an interactive figure whose static recording does not step to another frame, or a
-  widget area with nothing in it;
+- an interactive figure with a control that does not change the picture (each control,
+  slider, select, radio group or checkbox, is moved with the keyboard or its option list
+  until the frame changes), a frame that does not load or keeps its alt text, a play button
+  that does not play, or a widget area with nothing in it;
 - a Colab button that does not point at the chapter's notebook on the configured branch.
 
 The search page must also find a word every chapter uses.  A full-page screenshot of each
-page is written to ``_build/screenshots/``; the exit status is 1 when anything failed.
+page, and of each interactive figure before and after its controls were moved, is written to
+``_build/screenshots/``; the exit status is 1 when anything failed.
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ import bootstrap  # noqa: E402
 
 HTML = ROOT / "_build" / "html"
 SHOTS = ROOT / "_build" / "screenshots"
+SHOT_MAX_HEIGHT = 30_000  # pixels of a page's screenshot
 CHROMIUM_FLAGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -189,24 +193,101 @@ def check_math(page, report: PageReport) -> None:
             report.problems.append(f"raw TeX {marker!r} in the page text: ...{text[max(0, at - 40) : at + 40]!r}")
 
 
-def check_interactive(page, report: PageReport, expected: int | None) -> None:
-    players = page.query_selector_all(".attnlib-interactive")
-    report.facts["interactive figures"] = len(players)
-    if expected is not None and len(players) != expected:
-        report.problems.append(f"{len(players)} interactive figures shown, the notebook holds {expected}")
-    for i, player in enumerate(players):
-        image = player.query_selector("img")
-        before = image.get_attribute("src") if image else None
-        button = player.query_selector("button[title='Next frame']")
-        if not image or not button:
-            report.problems.append(f"interactive figure {i + 1}: no frame image or no step button")
+# Each control of an interactive figure, as the page holds it: its kind, label, values and position.
+CONTROLS_JS = """fig => {
+  const out = [];
+  for (const el of fig.querySelectorAll('[data-control]')) {
+    if (el.tagName === 'OUTPUT') continue;
+    const c = +el.getAttribute('data-control');
+    if (out[c]) { out[c].count += 1; continue; }
+    const kind = el.tagName === 'SELECT' ? 'select' : el.type;
+    const label = (el.closest('[role=radiogroup]')?.querySelector('span') || el.closest('label')?.querySelector('span'))
+      ?.innerText.trim();
+    const count = kind === 'range' ? +el.max + 1 : kind === 'select' ? el.options.length : 1;
+    out[c] = {kind, label, count, disabled: el.disabled};
+  }
+  return out;
+}"""
+
+
+def frame_state(page, image) -> tuple[str, str, bool]:
+    """(src, alt, loaded) of a figure's frame image."""
+    return tuple(
+        page.evaluate("img => [img.getAttribute('src'), img.alt, img.complete && img.naturalWidth > 0]", image)
+    )
+
+
+def change_control(page, figure, c: int, control: dict) -> None:
+    """Move control ``c`` one step, as a reader would: the keyboard for a slider, a radio group and a
+    checkbox (proving they are keyboard usable), the option list for a select."""
+    sel = f'[data-control="{c}"]'
+    if control["kind"] == "select":
+        element = figure.query_selector(f"select{sel}")
+        current = int(element.input_value())
+        element.select_option(str((current + 1) % control["count"]))
+    elif control["kind"] == "radio":
+        figure.query_selector(f"input{sel}:checked").focus()
+        page.keyboard.press("ArrowRight")
+    elif control["kind"] == "checkbox":
+        figure.query_selector(f"input{sel}").focus()
+        page.keyboard.press("Space")
+    else:
+        element = figure.query_selector(f"input{sel}")
+        element.focus()
+        at_end = int(element.input_value()) == control["count"] - 1
+        page.keyboard.press("Home" if at_end else "ArrowRight")
+    page.wait_for_timeout(30)
+
+
+def check_interactive(page, report: PageReport, expected: int | None, stem: str) -> None:
+    """Every control of every interactive figure changes the picture, and the play button plays.
+
+    Each control is moved one step at a time (wrapping round) until the frame changes; a control
+    whose every value leaves the picture as it was fails.  Screenshots of each figure before and
+    after go to ``_build/screenshots/<page>__figure<i>__{before,after}.png``."""
+    figures = page.query_selector_all(".attnlib-interactive")
+    report.facts["interactive figures"] = len(figures)
+    if expected is not None and len(figures) != expected:
+        report.problems.append(f"{len(figures)} interactive figures shown, the notebook holds {expected}")
+    driven = 0
+    for i, figure in enumerate(figures):
+        name = f"interactive figure {i + 1}"
+        image = figure.query_selector("img.attnlib-frame")
+        controls = page.evaluate(CONTROLS_JS, figure)
+        if not image or not controls:
+            report.problems.append(f"{name}: no frame image or no controls")
             continue
-        button.click()
-        page.wait_for_timeout(100)
-        if image.get_attribute("src") == before:
-            report.problems.append(f"interactive figure {i + 1}: 'next frame' did not change the frame")
-        if not page.evaluate("img => img.complete && img.naturalWidth > 0", image):
-            report.problems.append(f"interactive figure {i + 1}: the frame image does not load")
+        figure.scroll_into_view_if_needed()
+        figure.screenshot(path=str(SHOTS / f"{stem}__figure{i + 1}__before.png"))
+        for c, control in enumerate(controls):
+            what = f"{name}, control {control['label']!r}"
+            if control["disabled"] or (control["kind"] != "checkbox" and control["count"] < 2):
+                report.problems.append(f"{what}: offers a single value")
+                continue
+            src, alt, _ = frame_state(page, image)
+            for _ in range(control["count"] if control["kind"] != "checkbox" else 1):
+                change_control(page, figure, c, control)
+                new_src, new_alt, loaded = frame_state(page, image)
+                if new_src != src:
+                    break
+            if not loaded:
+                report.problems.append(f"{what}: the frame image does not load")
+            if new_src == src:
+                report.problems.append(f"{what}: no value of it changes the picture")
+            elif new_alt == alt:
+                report.problems.append(f"{what}: the picture changed but its alt text did not")
+            driven += 1
+        play = figure.query_selector("button.attnlib-play")
+        if play:
+            src = frame_state(page, image)[0]
+            play.click()
+            page.wait_for_timeout(2000)
+            if frame_state(page, image)[0] == src:
+                report.problems.append(f"{name}: the play button does not change the frame")
+            if "pause" in play.inner_text():
+                play.click()  # stop it before the screenshot
+        figure.screenshot(path=str(SHOTS / f"{stem}__figure{i + 1}__after.png"))
+    report.facts["controls driven"] = driven
     dead = page.evaluate(
         f"""() => [...document.querySelectorAll('script[type="{WIDGET_MIME}"], .jupyter-widgets, .widget-area')]
                .filter(e => e.tagName === 'SCRIPT'
@@ -255,12 +336,19 @@ def check_page(browser, base: str, path: str, source: Path) -> PageReport:
     is_chapter = source.suffix == ".ipynb"
     check_math(page, report)
     check_images(page, base, report, notebook_image_count(source) if is_chapter else None)
-    check_interactive(page, report, notebook_interactive_count(source) if is_chapter else None)
+    stem = path.replace("/", "__").removesuffix(".html")
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    check_interactive(page, report, notebook_interactive_count(source) if is_chapter else None, stem)
     check_links(page, base, report)
     if is_chapter:
         check_chapter_links(page, source, report)
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / (path.replace("/", "__").removesuffix(".html") + ".png")), full_page=True)
+    page.evaluate("() => window.scrollTo(0, 0)")
+    # the whole page, up to SHOT_MAX_HEIGHT pixels (the API reference is some 300,000 pixels tall,
+    # and Chromium takes about 30 s to capture it all)
+    height = min(page.evaluate("() => document.documentElement.scrollHeight"), SHOT_MAX_HEIGHT)
+    page.screenshot(
+        path=str(SHOTS / f"{stem}.png"), full_page=True, clip={"x": 0, "y": 0, "width": 1280, "height": height}
+    )
     page.close()
     return report
 
