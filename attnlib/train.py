@@ -296,7 +296,7 @@ class Checkpoint:
             learning rate, seed, ...); stored beside the state.
     """
 
-    def __init__(self, path: Union[str, os.PathLike], settings: dict[str, Any]) -> None:
+    def __init__(self, path: Union[str, Path], settings: dict[str, Any]) -> None:
         self.path = Path(path)
         self.settings = json.loads(json.dumps(settings))  # normalised: tuples become lists
 

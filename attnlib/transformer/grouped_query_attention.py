@@ -1,7 +1,7 @@
 """Grouped-query attention (GQA) and multi-query attention (MQA): fewer key/value heads than query heads.
 
-Papers
-------
+Papers on sharing key/value heads
+----------------------------------
 * N. Shazeer, "Fast Transformer decoding: one write-head is all you need", 2019,
   arXiv:1911.02150: *multi-query attention*, every query head shares one key head and one
   value head.
