@@ -38,6 +38,24 @@ __all__ = ["LMConfig", "DecoderOnlyLM"]
 POSITIONAL_KINDS = ("sinusoidal", "learned", "rope", "alibi")
 
 
+def _check_generation(prompt: Tensor, temperature: float) -> None:
+    """The checks every generation loop makes: a ``(B, T0)`` prompt with ``T0 >= 1``, a positive temperature."""
+    check_rank(prompt, "prompt", 2, "(B, T0)")
+    if prompt.shape[1] < 1:
+        raise ValueError(f"prompt must hold at least one token; got shape {shape_str(prompt.shape)}")
+    if not temperature > 0:
+        raise ValueError(f"temperature must be > 0; got {temperature}")
+
+
+def _next_token(logits: Tensor, temperature: float, greedy: bool, generator: Optional[torch.Generator]) -> Tensor:
+    """Logits ``(B, V)`` -> the next tokens ``(B, 1)``: the arg-max, or a sample of
+    ``softmax(logits / temperature)``."""
+    if greedy:
+        return logits.argmax(dim=-1, keepdim=True)  # (B, 1)
+    probs = torch.softmax(logits / temperature, dim=-1)  # (B, V)
+    return torch.multinomial(probs, 1, generator=generator)  # (B, 1)
+
+
 @dataclass(frozen=True)
 class LMConfig:
     """Sizes of a :class:`DecoderOnlyLM` (small defaults: a character model on a CPU)."""
@@ -170,11 +188,7 @@ class DecoderOnlyLM(nn.Module):
             ``(tokens (B, T0 + max_new_tokens), logits (B, max_new_tokens, V))``, the logits
             being those each new token was chosen from (before the temperature).
         """
-        check_rank(prompt, "prompt", 2, "(B, T0)")
-        if prompt.shape[1] < 1:
-            raise ValueError(f"prompt must hold at least one token; got shape {shape_str(prompt.shape)}")
-        if not temperature > 0:
-            raise ValueError(f"temperature must be > 0; got {temperature}")
+        _check_generation(prompt, temperature)
         was_training = self.training
         self.eval()
         tokens, all_logits = prompt, []
@@ -185,11 +199,7 @@ class DecoderOnlyLM(nn.Module):
                 logits = self(fresh, cache)[:, -1]  # (B, V): the prompt once, then one token a step
             else:
                 logits = self(tokens)[:, -1]  # (B, V): the whole prefix every step
-            if greedy:
-                nxt = logits.argmax(dim=-1, keepdim=True)  # (B, 1)
-            else:
-                probs = torch.softmax(logits / temperature, dim=-1)  # (B, V)
-                nxt = torch.multinomial(probs, 1, generator=generator)  # (B, 1)
+            nxt = _next_token(logits, temperature, greedy, generator)  # (B, 1)
             all_logits.append(logits)
             tokens = torch.cat([tokens, nxt], dim=1)  # (B, T + 1)
             fresh = nxt

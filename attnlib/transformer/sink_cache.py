@@ -56,7 +56,7 @@ from torch import Tensor
 from .._checks import check_rank, shape_str
 from ..masks import causal_mask
 from .layers import KVCache, LayerCache
-from .lm import DecoderOnlyLM
+from .lm import DecoderOnlyLM, _check_generation, _next_token
 from .positional import RotaryEmbedding, apply_rotary
 
 __all__ = ["sink_window_mask", "SinkLayerCache", "SinkKVCache", "stream_logits", "generate_streaming"]
@@ -237,11 +237,7 @@ def generate_streaming(
     Returns:
         ``(tokens (B, T0 + max_new_tokens), logits (B, max_new_tokens, V))``.
     """
-    check_rank(prompt, "prompt", 2, "(B, T0)")
-    if prompt.shape[1] < 1:
-        raise ValueError(f"prompt must hold at least one token; got shape {shape_str(prompt.shape)}")
-    if not temperature > 0:
-        raise ValueError(f"temperature must be > 0; got {temperature}")
+    _check_generation(prompt, temperature)
     was_training = model.training
     model.eval()
     cache = SinkKVCache.for_model(model, num_sinks, window)
@@ -250,11 +246,7 @@ def generate_streaming(
     for step in range(max_new_tokens):
         if step > 0:
             logits = model(tokens[:, -1:], cache)[:, -1]  # (B, V): one token a step
-        if greedy:
-            nxt = logits.argmax(dim=-1, keepdim=True)  # (B, 1)
-        else:
-            probs = torch.softmax(logits / temperature, dim=-1)  # (B, V)
-            nxt = torch.multinomial(probs, 1, generator=generator)  # (B, 1)
+        nxt = _next_token(logits, temperature, greedy, generator)  # (B, 1)
         all_logits.append(logits)
         tokens = torch.cat([tokens, nxt], dim=1)  # (B, T + 1)
     model.train(was_training)
