@@ -7,6 +7,7 @@ row-wise feed-forward layer ``rFF``, their Eqs. 6-11::
 
     MAB(X, Y) = LN(H + rFF(H)),  H = LN(X + MHA(X, Y, Y))   # X (B, n, D), Y (B, m, D) -> (B, n, D)
     SAB(X)    = MAB(X, X)                                   # every element attends to every element
+    ISAB_m(X) = MAB(X, H),  H = MAB(I, X)                   # m learned inducing points I (m, D), Eqs. 9-10
     PMA_k(Z)  = MAB(S, rFF(Z))                              # k learned seeds S (k, D) attend to the set
 
 A stack of SABs is *permutation-equivariant* (permuting the elements permutes the output
@@ -16,6 +17,14 @@ SAB, pairs of pairs in two) without caring how the set was listed.  What it cann
 anything that depends on the order: "is the list sorted?" has one answer per set, however
 the elements come.  Composing blocks is the "logical" side of attention: each SAB relates
 elements, PMA pools them by learned queries.
+
+SAB compares every element with every other: ``O(n^2 D)`` work and an ``(B, heads, n, n)``
+weight tensor.  ISAB (the induced set attention block) routes the comparison through ``m``
+learned inducing points: the points attend to the set (``H (B, m, D)``, a summary of it), then
+the set attends to the summary, two attentions of ``n x m`` weights, ``O(n m D)`` work.  It is
+still permutation-equivariant (``I`` does not depend on the order), but every relation between
+two elements must pass through ``m`` vectors: a low-rank bottleneck the paper trades for cost
+(``benchmarks/set_attention.py`` measures it).
 """
 
 from __future__ import annotations
@@ -28,7 +37,7 @@ from torch import Tensor, nn
 from attnlib._checks import check_floating, check_rank, shape_str
 from attnlib.transformer import MultiHeadAttention
 
-__all__ = ["MAB", "SAB", "PMA", "SetTransformerConfig", "SetTransformer"]
+__all__ = ["MAB", "SAB", "ISAB", "PMA", "SetTransformerConfig", "SetTransformer"]
 
 
 class MAB(nn.Module):
@@ -75,6 +84,35 @@ class SAB(nn.Module):
         return self.mab(x, x)
 
 
+class ISAB(nn.Module):
+    """Induced set attention block ``ISAB_m(X) = MAB(X, H)``, ``H = MAB(I, X)`` (Eqs. 9-10):
+    ``(B, n, D) -> (B, n, D)``, permutation-equivariant, ``O(n m)`` attention weights instead of ``O(n^2)``.
+
+    Args:
+        dim: ``D``; ``num_heads`` must divide it.
+        num_inducing: ``m >= 1``, the number of learned inducing points ``I (m, D)``.
+        num_heads: heads of both attentions.
+
+    ``.inducing`` is ``I``; ``.summarise`` is ``MAB(I, X)`` (weights ``(B, heads, m, n)``) and
+    ``.broadcast`` is ``MAB(X, H)`` (weights ``(B, heads, n, m)``); both emit to :mod:`attnlib.record`.
+    """
+
+    def __init__(self, dim: int, num_inducing: int, num_heads: int = 4) -> None:
+        super().__init__()
+        if num_inducing < 1:
+            raise ValueError(f"num_inducing must be positive; got {num_inducing}")
+        self.inducing = nn.Parameter(nn.init.xavier_uniform_(torch.empty(num_inducing, dim)))  # I (m, D)
+        self.summarise = MAB(dim, num_heads)  # H = MAB(I, X)
+        self.broadcast = MAB(dim, num_heads)  # MAB(X, H)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """``x (B, n, D)`` -> ``(B, n, D)``."""
+        check_rank(x, "x", 3, "(B, n, D)")
+        inducing = self.inducing[None].expand(x.shape[0], -1, -1)  # (B, m, D)
+        h = self.summarise(inducing, x)  # (B, m, D)
+        return self.broadcast(x, h)  # (B, n, D)
+
+
 class PMA(nn.Module):
     """Pooling by multihead attention ``PMA_k(Z) = MAB(S, rFF(Z))`` (Eq. 11): ``(B, n, D) -> (B, k, D)``,
     permutation-invariant; ``k`` learned seed vectors are the queries."""
@@ -103,6 +141,8 @@ class SetTransformerConfig:
         num_heads: heads per attention.
         num_sab: set attention blocks in the encoder (0 = pool the embedded elements directly).
         num_outputs: outputs of the final linear layer (classes).
+        num_inducing: 0 for SABs in the encoder; ``m >= 1`` for ISAB_m blocks instead (the
+            encoder then has ``num_sab`` ISABs).
     """
 
     in_features: int = 1
@@ -110,16 +150,28 @@ class SetTransformerConfig:
     num_heads: int = 4
     num_sab: int = 2
     num_outputs: int = 2
+    num_inducing: int = 0
 
 
 class SetTransformer(nn.Module):
-    """``Linear -> SAB x num_sab -> PMA_1 -> Linear``: a set ``(B, n, in_features)`` -> ``(B, num_outputs)``."""
+    """``Linear -> SAB x num_sab -> PMA_1 -> Linear`` (ISAB_m instead of SAB when ``num_inducing = m > 0``):
+    a set ``(B, n, in_features)`` -> ``(B, num_outputs)``."""
 
     def __init__(self, config: SetTransformerConfig = SetTransformerConfig()) -> None:
         super().__init__()
+        if config.num_inducing < 0 or config.num_sab < 0:
+            raise ValueError(
+                f"num_inducing and num_sab must be non-negative; got {config.num_inducing}, {config.num_sab}"
+            )
         self.config = config
         self.embed = nn.Linear(config.in_features, config.dim)
-        self.encoder = nn.Sequential(*(SAB(config.dim, config.num_heads) for _ in range(config.num_sab)))
+
+        def block() -> nn.Module:
+            if config.num_inducing:
+                return ISAB(config.dim, config.num_inducing, config.num_heads)
+            return SAB(config.dim, config.num_heads)
+
+        self.encoder = nn.Sequential(*(block() for _ in range(config.num_sab)))
         self.pool = PMA(config.dim, 1, config.num_heads)
         self.out = nn.Linear(config.dim, config.num_outputs)
 
