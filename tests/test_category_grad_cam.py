@@ -37,3 +37,15 @@ def test_bad_input():
         grad_cam(features, features.sum(dim=(1, 2, 3))[:1])
     with pytest.raises(ValueError, match="do not require grad"):
         grad_cam(features.detach(), torch.zeros(2))
+
+
+def test_grad_cam_is_cam_over_hw_on_a_global_average_pooling_head():
+    # d y^c / d A_k,ij = w_k^c / HW at every position, so Grad-CAM = ReLU(CAM) / HW (Zhou et al.'s CAM, bias-free)
+    from attnlib.category import LocalisationCNN
+
+    torch.manual_seed(0)
+    model = LocalisationCNN().eval()
+    images, classes = torch.rand(3, 1, 28, 28), torch.tensor([0, 4, 9])
+    features = model.features(images).detach().requires_grad_(True)  # (3, 32, 14, 14)
+    maps = grad_cam(features, model.classify(features).gather(1, classes[:, None])[:, 0])
+    assert torch.allclose(maps, torch.relu(model.cam(images, classes)) / (14 * 14), atol=1e-6)
