@@ -87,3 +87,29 @@ def test_bad_input_errors():
         attn(torch.randn(1, 2, 6), torch.randn(1, 3, 6), torch.randn(1, 3, 4))
     with pytest.raises(ValueError, match="spread must be positive"):
         sample_log_weights(torch.zeros(3), "lognormal", -1.0)
+
+
+@pytest.mark.parametrize("distribution", ["lognormal", "weibull"])
+def test_draws_are_a_function_of_the_mean_weights_alone(distribution):
+    """With a fixed spread the sampled weights depend on phi only through softmax(phi)."""
+    torch.manual_seed(0)
+    phi = 3 * torch.randn(4, 2, 6, dtype=torch.float64)
+    shifted = phi + 5 * torch.randn(4, 2, 1, dtype=torch.float64)  # another phi with the same softmax
+    draw = lambda p: torch.softmax(  # noqa: E731
+        sample_log_weights(p, distribution, 0.7, generator=torch.Generator().manual_seed(1)), dim=-1
+    )
+    from_mean = draw(torch.log_softmax(phi, dim=-1))
+    assert torch.allclose(draw(phi), from_mean, atol=1e-10)
+    assert torch.allclose(draw(shifted), from_mean, atol=1e-10)
+    assert not torch.allclose(draw(phi), torch.softmax(phi, dim=-1), atol=1e-3)  # the draws do move
+
+
+def test_kl_pulls_the_scores_towards_the_prior():
+    """Fixed spreads: the KL is least at phi = psi + (s^2 - s_p^2) / 2 (log-normal), psi - log beta (Weibull)."""
+    phi = torch.linspace(-3, 3, 601, dtype=torch.float64)
+    psi, s, sp = torch.tensor(0.4, dtype=torch.float64), 0.5, 1.0
+    kl = lognormal_kl(phi - s**2 / 2, s, psi - sp**2 / 2, sp)
+    assert abs(phi[kl.argmin()].item() - (0.4 + (s**2 - sp**2) / 2)) < 0.011
+    k, beta = 2.0, 0.5
+    kl_w = weibull_gamma_kl(k, phi - math.lgamma(1 + 1 / k), psi.exp().expand_as(phi), beta)
+    assert abs(phi[kl_w.argmin()].item() - (0.4 - math.log(beta))) < 0.011

@@ -19,6 +19,19 @@ log-normal ``(psi - sigma_p^2 / 2, sigma_p^2)`` for the log-normal posterior, an
 *WHAI*, arXiv:1803.01328).  At evaluation the module uses the posterior mean,
 ``softmax(phi)``, unless asked to sample (as for Monte Carlo uncertainty).
 
+What the spread can and cannot say.  ``sigma`` (or ``k``) is a fixed hyperparameter here, as
+in the paper and in the authors' code (github.com/zhougroup/BAM: ``--sigma_normal_posterior``,
+``--k_weibull``).  Since the normalisation ignores a shift of ``log S``, a log-normal draw is
+``W = softmax(log softmax(phi) + sigma eps)``, and a Weibull draw likewise depends on ``phi``
+only through ``softmax(phi)``: the distribution of the sampled weights is a function of the
+mean weights alone, so their spread carries no information the mean weights do not.  With
+both shape parameters fixed, the KL term does not act on the spread either: for the log-normal
+it is ``(phi - psi - (sigma^2 - sigma_p^2) / 2)^2 / (2 sigma_p^2)`` plus a constant, a penalty
+pulling each score towards the key-only prediction ``psi``; for the Weibull-Gamma pair, at
+fixed ``k``, it is smallest where ``phi = psi - log beta``, again a pull of the scores towards
+the keys' prediction.  The paper uses the sampling as a
+stochastic regulariser in training and averages sampled predictions for uncertainty estimates.
+
 Recording: emits the (sampled) weights ``(B, L, S)`` on every call.
 """
 

@@ -19,7 +19,13 @@ block's input still gets one through the residual path).  ``grad_through_last_e_
 (our option) recomputes the last E-step with gradient, so ``Z`` and the layers before it learn
 from the task; the bases ``mu`` stay fixed for the gradient either way.  The initial
 bases ``mu^0`` are not learned by back-propagation but kept as a moving average over training
-batches: ``mu^0 <- 0.9 mu^0 + 0.1 mean_batch(mu^T)``, then L2-normalised.
+batches: ``mu^0 <- 0.9 mu^0 + 0.1 mean_batch(mu^T)``.  The authors' code
+(github.com/XiaLiPKU/EMANet, ``train.py``, ``Session.train_batch``) leaves the average as it
+is, so the columns of ``mu^0`` can be shorter than one (an average of unit vectors); only the
+first E-step sees them, and it is softer for it, since every M-step renormalises.  That is
+the default here; ``normalize_initial_bases=True`` (the course's earlier variant) projects
+the average back onto the unit sphere, so every E-step, the first included, scores features
+against unit bases.
 
 The block (:class:`EMAttention`, the paper's EM attention unit) is a drop-in ``(B, C, H, W)`` module
 like :class:`attnlib.vision.non_local.NonLocalBlock`: ``1x1 conv -> EM -> ReLU -> 1x1 conv + BN ->
@@ -116,9 +122,12 @@ class EMAttention(nn.Module):
             ``ReLU(x)`` (our choice, like the zero-initialised non-local block).
         grad_through_last_e_step: recompute the last E-step with gradient (module docstring);
             ``False`` (default) is the authors' code.
+        normalize_initial_bases: L2-normalise ``mu^0`` after each moving-average update (our
+            variant); ``False`` (default) is the authors' code, which does not.
 
     Attributes:
-        mu: buffer ``(1, C', K)``, the initial bases ``mu^0`` (unit columns).
+        mu: buffer ``(1, C', K)``, the initial bases ``mu^0`` (unit columns at construction; after
+            moving-average updates, norms at most one unless ``normalize_initial_bases``).
         last_bases: ``(B, C', K)``, the bases after the last call's iterations (detached).
 
     Raises:
@@ -137,6 +146,7 @@ class EMAttention(nn.Module):
         momentum: float = 0.9,
         zero_init: bool = False,
         grad_through_last_e_step: bool = False,
+        normalize_initial_bases: bool = False,
     ) -> None:
         super().__init__()
         inner = channels if inner_channels is None else inner_channels
@@ -149,6 +159,7 @@ class EMAttention(nn.Module):
             raise ValueError(f"momentum must be in [0, 1]; got {momentum}")
         self.channels, self.num_bases, self.iterations, self.momentum = channels, num_bases, iterations, momentum
         self.grad_through_last_e_step = grad_through_last_e_step
+        self.normalize_initial_bases = normalize_initial_bases
         mu = torch.randn(1, inner, num_bases) * math.sqrt(2.0 / num_bases)  # (1, C', K), the authors' init
         self.register_buffer("mu", F.normalize(mu, dim=1))
         self.conv_in = nn.Conv2d(channels, inner, 1)
@@ -174,7 +185,8 @@ class EMAttention(nn.Module):
 
     @torch.no_grad()
     def update_bases(self, bases: Tensor) -> None:
-        """The moving average ``mu^0 <- m mu^0 + (1 - m) mean_b(bases)``, then L2-normalised.
+        """The moving average ``mu^0 <- m mu^0 + (1 - m) mean_b(bases)`` (L2-normalised only if
+        ``normalize_initial_bases``).
 
         Args:
             bases: ``(B, C', K)`` from an EM run.
@@ -185,7 +197,8 @@ class EMAttention(nn.Module):
                 f"bases must have shape (B, {self.mu.shape[1]}, {self.mu.shape[2]}); got {shape_str(bases.shape)}"
             )
         mean = bases.mean(dim=0, keepdim=True)  # (1, C', K)
-        self.mu.copy_(F.normalize(self.momentum * self.mu + (1 - self.momentum) * mean, dim=1))
+        average = self.momentum * self.mu + (1 - self.momentum) * mean  # (1, C', K)
+        self.mu.copy_(F.normalize(average, dim=1) if self.normalize_initial_bases else average)
 
     def forward(self, x: Tensor) -> Tensor:
         check_feature_map(x, "x", self.channels)

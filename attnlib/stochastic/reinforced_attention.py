@@ -1,8 +1,17 @@
 """Reinforced attention: independent Bernoulli-sigmoid keep/drop gates, trained with REINFORCE.
 
 The survey of Hassanin et al. (2024, arXiv:2204.07756) files this family under hard
-attention: instead of a softmax that shares one unit of weight among the positions, each
-position ``i`` gets its own gate
+attention.  Its source is Shen, Zhou, Long, Jiang, Wang and Zhang, *Reinforced Self-Attention
+Network: a Hybrid of Hard and Soft Attention for Sequence Modeling*, IJCAI 2018
+(arXiv:1801.10296, ReSA).  There, "reinforced sequence sampling" draws an independent
+Bernoulli-sigmoid keep/drop decision per token (two such samplers, for the heads and the
+dependents of the attention), a *soft* self-attention runs over the kept tokens only (the
+softmax masked to them), both are trained jointly, the soft part by back-propagation and the
+samplers by policy gradient on the task's reward, and a penalty on the share of kept tokens
+keeps the selection sparse.  This module is a **simplified variant**: one query, one sampler,
+and no soft attention after the selection: the kept values are pooled by their plain mean (or
+sum), so the gates alone decide the output, and no sparsity term is built in (a reward may
+add one).  Each position ``i`` gets its own gate
 
     p_i = sigmoid(g_i),     m_i ~ Bernoulli(p_i),     c = sum_i m_i v_i / max(1, sum_i m_i)
 
