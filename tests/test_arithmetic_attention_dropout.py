@@ -33,6 +33,26 @@ def test_training_applies_one_mask(drop_rate, expected):
     assert torch.allclose(layer(f), f * (drop if expected == "drop" else importance))
 
 
+@pytest.mark.parametrize("per_image", [False, True])
+def test_one_choice_per_batch_as_in_the_paper(per_image):
+    torch.manual_seed(0)
+    f = torch.rand(64, 3, 4, 4) + 0.1
+    f[:, :, 1, 2] += 3.0
+    _, drop, importance = adl_masks(f, 0.9)
+    layer = AttentionDropout(drop_rate=0.5, gamma=0.9, per_image=per_image).train()
+    kinds = []
+    for _ in range(20):
+        out = layer(f)
+        is_drop = torch.isclose(out, f * drop).flatten(1).all(1)  # (64,)
+        is_importance = torch.isclose(out, f * importance).flatten(1).all(1)
+        assert (is_drop ^ is_importance).all()  # every image got exactly one of the two maps
+        kinds.append(is_drop.float().mean().item())
+    if per_image:  # the variant mixes the two maps inside a batch
+        assert all(0 < k < 1 for k in kinds)
+    else:  # the paper: the whole batch shares one draw, and both draws occur over iterations
+        assert set(kinds) == {0.0, 1.0}
+
+
 def test_eval_is_the_identity_and_attention_is_recorded():
     layer = AttentionDropout().eval()
     f = features()

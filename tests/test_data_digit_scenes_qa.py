@@ -71,3 +71,23 @@ def test_bad_input():
         digit_scenes_qa(digits, labels, 2, num_digits=(2, 4))
     with pytest.raises(ValueError, match="every class"):
         digit_scenes_qa(digits[labels < 9], labels[labels < 9], 2)
+
+
+def test_baselines_by_hand():
+    from attnlib.data import position_rule_accuracy, question_type_prior
+
+    # board (3x3, row by row): 7 at 0, 2 at 1, 5 at 4, 9 at 8
+    cells = torch.tensor([[7, 2, -1, -1, 5, -1, -1, -1, 9]] * 2)
+    questions = torch.tensor([[0, 2], [1, 9]])  # left of the 2 (answer 7); how many above the 9 (answer 3)
+    answers = torch.tensor([7, 13])
+    rule = position_rule_accuracy(cells, questions, answers)
+    # left of: cells outside the last column with an occupied right cell, not the 2: only the 7
+    # count: anchors 7 and 2 give 0, 5 gives 2, 9 gives 3 -> the rule guesses 0
+    assert torch.allclose(rule, torch.tensor([1.0, 0.0]))
+    wider = position_rule_accuracy(cells, questions, answers, right_neighbour=False)
+    assert torch.allclose(wider, torch.tensor([1 / 2, 0.0]))  # the 7 or the 5
+    train_q = torch.tensor([[0, 1], [0, 3], [0, 4], [1, 2], [1, 5]])
+    train_a = torch.tensor([4, 4, 6, 12, 12])
+    assert torch.equal(question_type_prior(train_q, train_a, questions), torch.tensor([4, 12]))
+    with pytest.raises(ValueError, match="does not occur"):
+        question_type_prior(train_q[:3], train_a[:3], questions)

@@ -52,7 +52,25 @@ def test_scene_model_shapes():
     assert model.cell_logits(torch.rand(3, 1, 42, 42)).shape == (3, 9, 11)
 
 
+def test_digit_regions_read_the_digit_head_without_training_it():
+    torch.manual_seed(0)
+    model = SceneQAModel(SceneQAConfig(hops=2, regions="digits", answer_hidden=16))
+    images, questions = torch.rand(3, 1, 42, 42), torch.tensor([[0, 1], [1, 2], [0, 9]])
+    logits, weights = model(images, questions)
+    assert logits.shape == (3, 15) and weights.shape == (3, 2, 9)
+    logits.sum().backward()
+    assert model.digit_head.weight.grad is None and model.encoder[0].weight.grad is None  # frozen reader
+    assert model.digit_regions is not None and model.digit_regions.weight.grad is not None
+    with torch.no_grad():  # a region is a function of the cell's digit reading and its place only
+        model.digit_head.bias.add_(torch.arange(11.0) * 100)  # every cell now reads 'empty' (class 10)
+        _, w = model(images, questions)
+        _, w_other = model(torch.rand(3, 1, 42, 42), questions)
+    assert torch.allclose(w, w_other, atol=1e-6)
+
+
 def test_bad_input():
+    with pytest.raises(ValueError, match="regions must be 'pixels' or 'digits'"):
+        SceneQAModel(SceneQAConfig(regions="boxes"))
     layer = StackedAttention(8, 16, 2)
     with pytest.raises(ValueError, match=r"regions must be \(B, R, 8\)"):
         layer(torch.randn(2, 5, 7), torch.randn(2, 8))

@@ -11,9 +11,12 @@ its own self-attention map, the channel mean ``A = mean_c F`` ``(B, 1, H, W)``:
   so the layers above must classify from the rest of the object;
 * the **importance map** ``M_imp = sigmoid(A)``: a soft emphasis of the attended region.
 
-Each image uses the drop mask with probability ``drop_rate`` and the importance map
-otherwise; the output is ``F * M``.  Attention here is *arithmetic*: a threshold and a
-subtraction decide what to hide, not a weighting to keep.  At test time ADL is the identity.
+At every training iteration one draw decides for the whole batch: the drop mask with
+probability ``drop_rate``, the importance map otherwise (Sec. 3 of the paper; the authors'
+code draws one scalar per forward pass).  ``per_image=True`` is a variant that draws the
+choice for each image separately.  The output is ``F * M``.  Attention here is
+*arithmetic*: a threshold and a subtraction decide what to hide, not a weighting to keep.
+At test time ADL is the identity.
 """
 
 from __future__ import annotations
@@ -44,20 +47,22 @@ def adl_masks(features: Tensor, gamma: float = 0.9) -> tuple[Tensor, Tensor, Ten
 
 class AttentionDropout(nn.Module):
     """ADL (Choe & Shim, 2019): in training, ``F * M`` with ``M`` the drop mask (probability
-    ``drop_rate``) or the importance map; the identity in ``eval()`` mode.
+    ``drop_rate``) or the importance map, one choice per forward pass for the whole batch as in
+    the paper; the identity in ``eval()`` mode.
 
     Args:
-        drop_rate: probability that an image gets the drop mask (the paper uses 0.75).
+        drop_rate: probability that a training iteration uses the drop mask (the paper uses 0.75).
         gamma: drop threshold as a share of the attention's maximum (the paper uses about 0.8-0.9).
+        per_image: draw the choice for each image separately (a variant; the paper draws once per batch).
 
     Emits the self-attention map ``A (B, 1, H, W)`` to :mod:`attnlib.record`.
     """
 
-    def __init__(self, drop_rate: float = 0.75, gamma: float = 0.9) -> None:
+    def __init__(self, drop_rate: float = 0.75, gamma: float = 0.9, *, per_image: bool = False) -> None:
         super().__init__()
         if not 0.0 <= drop_rate <= 1.0 or not 0.0 <= gamma <= 1.0:
             raise ValueError(f"drop_rate and gamma must lie in [0, 1]; got drop_rate={drop_rate}, gamma={gamma}")
-        self.drop_rate, self.gamma = drop_rate, gamma
+        self.drop_rate, self.gamma, self.per_image = drop_rate, gamma, per_image
 
     def forward(self, features: Tensor) -> Tensor:
         """``features (B, C, H, W)`` -> same shape."""
@@ -65,6 +70,7 @@ class AttentionDropout(nn.Module):
         emit(self, attention)
         if not self.training:
             return features
-        use_drop = (torch.rand(features.shape[0], 1, 1, 1, device=features.device) < self.drop_rate).to(features.dtype)
-        mask = use_drop * drop + (1 - use_drop) * importance  # (B, 1, H, W)
+        draws = features.shape[0] if self.per_image else 1  # one choice per image, or one for the batch
+        use_drop = (torch.rand(draws, 1, 1, 1, device=features.device) < self.drop_rate).to(features.dtype)
+        mask = use_drop * drop + (1 - use_drop) * importance  # (B, 1, H, W), use_drop broadcast over B
         return features * mask  # (B, C, H, W)

@@ -11,6 +11,10 @@ side features ``F (B, C, H, W)`` and turned around::
 so the side branch learns only the residual, the parts and edges the coarse map missed.
 The attention is arithmetic, ``1 - sigma``, rather than a softmax.
 :func:`reverse_attention_weights` computes ``R``; :class:`ReverseAttention` is the whole block.
+Chen et al.'s block is trained with saliency masks (supervised refinement).  The chapter's weakly
+supervised localisation toy uses only the weighting ``R`` inside a second classifier head
+that must find the class in what the first head's map left out; that erase-and-find design is
+ACoL's (Zhang et al., 2018, arXiv:1804.06962), see :mod:`attnlib.category.localisation`.
 """
 
 from __future__ import annotations

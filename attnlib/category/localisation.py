@@ -14,9 +14,18 @@ survives is compared with the box around the digit's ink (intersection over unio
 the share of the digit's ink inside the thresholded map.
 
 :class:`LocalisationCNN` optionally inserts ADL after each convolution (``adl=True``) and a
-reverse-attention head (``reverse=True``): a second head classifies the features weighted by
-``1 - sigmoid(M)`` of the first head's map of its predicted class, and the model's map is the
-sum of both heads' maps (the second sees what the first missed).
+second, erase-and-find head (``reverse=True``) in the manner of ACoL (Zhang, Wei, Feng, Yang &
+Huang, 2018, "Adversarial Complementary Learning for Weakly Supervised Object Localization",
+CVPR, arXiv:1804.06962): a second head classifies the features with what the first head's map
+found erased, so it must find the class elsewhere, and the model's map combines both heads'
+maps.  It differs from ACoL in three ways: it erases softly, weighting the features by
+``1 - sigmoid(M)`` of the first head's map ``M`` (the reverse weighting of
+:mod:`attnlib.arithmetic.reverse_attention`) where ACoL zeroes the places whose normalised
+map exceeds a threshold; it erases with the map of the predicted class, where ACoL uses the
+true class in training; and it adds the two maps, ``M + M_2``, where ACoL takes their
+element-wise maximum.  A sum of two maps spreads wider than either, so a box thresholded at
+a share of its maximum grows by construction: compare such a map with a plain CAM at a
+matched box area, not only at one threshold.
 """
 
 from __future__ import annotations
@@ -42,7 +51,9 @@ class LocalisationConfig:
         classes: number of classes.
         adl: insert :class:`~attnlib.arithmetic.attention_dropout.AttentionDropout` after each convolution.
         adl_drop_rate, adl_gamma: ADL's settings.
-        reverse: add the reverse-attention head.
+        adl_per_image: ADL draws drop mask or importance map for each image (a variant) instead of
+            once per batch (the paper).
+        reverse: add the second, erase-and-find head (ACoL-style, soft erasing; see the module docstring).
     """
 
     channels: int = 32
@@ -50,6 +61,7 @@ class LocalisationConfig:
     adl: bool = False
     adl_drop_rate: float = 0.75
     adl_gamma: float = 0.9
+    adl_per_image: bool = False
     reverse: bool = False
 
 
@@ -66,7 +78,9 @@ class LocalisationCNN(nn.Module):
         c = config.channels
 
         def adl() -> nn.Module:
-            return AttentionDropout(config.adl_drop_rate, config.adl_gamma) if config.adl else nn.Identity()
+            if not config.adl:
+                return nn.Identity()
+            return AttentionDropout(config.adl_drop_rate, config.adl_gamma, per_image=config.adl_per_image)
 
         self.trunk = nn.Sequential(
             nn.Conv2d(1, 8, 3, padding=1),

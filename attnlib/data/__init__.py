@@ -65,7 +65,9 @@ from attnlib.data.digit_scenes_qa import (
     DigitScenesQA,
     answer_text,
     digit_scenes_qa,
+    position_rule_accuracy,
     question_text,
+    question_type_prior,
     region_attention_share,
 )
 from attnlib.data.digit_strips import (
@@ -188,6 +190,8 @@ __all__ = [
     "question_text",
     "answer_text",
     "region_attention_share",
+    "question_type_prior",
+    "position_rule_accuracy",
     "DigitVideos",
     "digit_videos",
     "frame_attention_share",

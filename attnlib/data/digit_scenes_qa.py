@@ -16,6 +16,11 @@ shrunk to ``cell - 2`` pixels.  Every scene comes with one question of one of tw
 Regions are given per grid cell, cells numbered row by row, so :func:`region_attention_share`
 scores attention over the ``grid * grid`` cells against them.  Every example is a pure
 function of ``(seed, index)``.
+
+Two trivial baselines say what a model could score without relating the named digit to
+another: :func:`question_type_prior` (the commonest training answer of each question type)
+and :func:`position_rule_accuracy` (a reader that knows every cell's digit but not which
+cell holds the named one, guessing among the answers the board's layout allows).
 """
 
 from __future__ import annotations
@@ -36,6 +41,8 @@ __all__ = [
     "answer_text",
     "question_text",
     "region_attention_share",
+    "question_type_prior",
+    "position_rule_accuracy",
 ]
 
 #: The two kinds of question, in the order of ``questions[:, 0]``.
@@ -172,3 +179,78 @@ def region_attention_share(weights: Tensor, regions: Tensor) -> Tensor:
             f"got {shape_str(regions.shape)} {regions.dtype}"
         )
     return (weights * regions).sum(dim=1)  # (N,)
+
+
+def question_type_prior(train_questions: Tensor, train_answers: Tensor, questions: Tensor) -> Tensor:
+    """The commonest training answer of each question's type: ``(N,)`` int64 predictions.
+
+    Args:
+        train_questions: ``(M, 2)`` int64, ``train_answers``: ``(M,)`` int64, the training set.
+        questions: ``(N, 2)`` int64, the questions to answer.
+
+    Raises:
+        ValueError: shapes that do not match, or a question type absent from the training set.
+    """
+    check_rank(train_questions, "train_questions", 2, "(M, 2)")
+    check_rank(questions, "questions", 2, "(N, 2)")
+    if train_answers.shape != train_questions.shape[:1]:
+        raise ValueError(
+            f"train_answers must have shape ({train_questions.shape[0]},); got {shape_str(train_answers.shape)}"
+        )
+    prediction = torch.zeros(questions.shape[0], dtype=torch.long)
+    for kind in questions[:, 0].unique().tolist():
+        seen = train_answers[train_questions[:, 0] == kind]
+        if len(seen) == 0:
+            raise ValueError(f"question type {kind} does not occur in the training set")
+        prediction[questions[:, 0] == kind] = seen.bincount().argmax()
+    return prediction
+
+
+def position_rule_accuracy(
+    cells: Tensor, questions: Tensor, answers: Tensor, *, grid: int = 3, right_neighbour: bool = True
+) -> Tensor:
+    """Expected accuracy ``(N,)`` of guessing uniformly among the answers the board's layout allows.
+
+    The rule knows every cell's digit (a perfect reader) and the question, but not which cell
+    holds the named digit ``d``, so it cannot follow the relation:
+
+    * *left of the d*: a digit in an occupied cell outside the last column, other than ``d``;
+      with ``right_neighbour`` only such cells whose right-hand cell is occupied (a left
+      neighbour always has one);
+    * *how many digits above the d*: ``d`` may be any occupied cell; the rule guesses among the
+      counts that the most occupied cells would give.
+
+    Args:
+        cells: ``(N, grid * grid)`` int64, ``-1`` for an empty cell; ``questions``: ``(N, 2)``;
+            ``answers``: ``(N,)``, as in :class:`DigitScenesQA`.
+
+    Raises:
+        ValueError: shapes that do not match.
+    """
+    check_rank(cells, "cells", 2, "(N, grid * grid)")
+    n = cells.shape[0]
+    if cells.shape[1] != grid * grid or tuple(questions.shape) != (n, 2) or tuple(answers.shape) != (n,):
+        raise ValueError(
+            f"cells must be (N, {grid * grid}), questions (N, 2) and answers (N,); got "
+            f"{shape_str(cells.shape)}, {shape_str(questions.shape)}, {shape_str(answers.shape)}"
+        )
+    column, row = torch.arange(grid * grid) % grid, torch.arange(grid * grid) // grid
+    expected = torch.zeros(n)
+    for i in range(n):
+        board = cells[i]
+        occupied = board >= 0  # (R,)
+        if int(questions[i, 0]) == 0:
+            allowed = occupied & (column < grid - 1) & (board != questions[i, 1])
+            if right_neighbour:
+                right = torch.zeros_like(occupied)
+                right[:-1] = occupied[1:]
+                allowed = allowed & right & (column < grid - 1)
+            digits = board[allowed]
+            if len(digits) > 0:
+                expected[i] = (digits == answers[i]).float().sum() / len(digits)
+        else:
+            counts = [10 + int((occupied & (row < row[p])).sum()) for p in torch.nonzero(occupied).flatten().tolist()]
+            tally = torch.tensor(counts).bincount()
+            modes = torch.nonzero(tally == tally.max()).flatten()
+            expected[i] = (modes == answers[i]).float().sum() / len(modes)
+    return expected

@@ -98,6 +98,11 @@ class SceneQAConfig:
         hops: stacked attention layers (1 = a single attention layer).
         num_question_types: kinds of question (first token).
         num_answers: answer classes.
+        regions: ``"pixels"``: each region is the cell encoder's features plus a learned vector
+            for its place; ``"digits"``: the digit head's probabilities for the cell (11 classes,
+            no gradient into the encoder, so the cell reader stays as pretrained) concatenated
+            with a one-hot of its place, projected to ``dim``.
+        answer_hidden: hidden units of the answer classifier; 0 for a linear one (the paper's).
     """
 
     grid: int = 3
@@ -107,6 +112,8 @@ class SceneQAConfig:
     hops: int = 2
     num_question_types: int = 2
     num_answers: int = 15
+    regions: str = "pixels"
+    answer_hidden: int = 0
 
 
 class SceneQAModel(nn.Module):
@@ -114,7 +121,10 @@ class SceneQAModel(nn.Module):
 
     The ``(B, 1, grid*cell, grid*cell)`` scene is cut into its ``R = grid * grid`` cells; a
     small network (two linear layers) encodes each cell's pixels into a vector, and a learned
-    vector for the cell's place is added, giving the regions ``V (B, R, D)``.  The question
+    vector for the cell's place is added, giving the regions ``V (B, R, D)`` (``regions="pixels"``);
+    with ``regions="digits"`` a region is instead what the digit head reads in the cell, as
+    probabilities, beside a one-hot of the cell's place, so the attention sees clean digit and
+    position features.  The question
     ``(type, digit)`` is embedded as the sum of two learned vectors, ``u (B, D)``.
     :meth:`cell_logits` reads the digit in each cell (11 classes, the last one "empty") from
     the same encoder, so it can be taught digits first, as Yang et al.'s image model was
@@ -123,6 +133,11 @@ class SceneQAModel(nn.Module):
 
     def __init__(self, config: SceneQAConfig = SceneQAConfig()) -> None:
         super().__init__()
+        if config.regions not in ("pixels", "digits") or config.answer_hidden < 0:
+            raise ValueError(
+                f"regions must be 'pixels' or 'digits' and answer_hidden >= 0; "
+                f"got regions={config.regions!r}, answer_hidden={config.answer_hidden}"
+            )
         self.config = config
         d, R = config.dim, config.grid * config.grid
         self.encoder = nn.Sequential(nn.Linear(config.cell * config.cell, 128), nn.ReLU(), nn.Linear(128, d), nn.ReLU())
@@ -131,7 +146,14 @@ class SceneQAModel(nn.Module):
         self.question_type = nn.Embedding(config.num_question_types, d)
         self.question_digit = nn.Embedding(10, d)
         self.attention = StackedAttention(d, config.hidden, config.hops)
-        self.answer = nn.Linear(d, config.num_answers)
+        self.digit_regions = nn.Linear(11 + R, d) if config.regions == "digits" else None
+        self.answer: nn.Module = (
+            nn.Linear(d, config.num_answers)
+            if config.answer_hidden == 0
+            else nn.Sequential(
+                nn.Linear(d, config.answer_hidden), nn.ReLU(), nn.Linear(config.answer_hidden, config.num_answers)
+            )
+        )
 
     def _cells(self, images: Tensor) -> Tensor:
         g, c = self.config.grid, self.config.cell
@@ -148,7 +170,12 @@ class SceneQAModel(nn.Module):
 
     def forward(self, images: Tensor, questions: Tensor) -> tuple[Tensor, Tensor]:
         """``images (B, 1, S, S)``, ``questions (B, 2)`` int64 -> ``(logits (B, A), weights (B, K, R))``."""
-        regions = self._cells(images) + self.place  # (B, R, D)
+        if self.digit_regions is None:
+            regions = self._cells(images) + self.place  # (B, R, D)
+        else:
+            read = torch.softmax(self.digit_head(self._cells(images)), dim=-1).detach()  # (B, R, 11)
+            place = torch.eye(read.shape[1], device=images.device).expand(read.shape[0], -1, -1)  # (B, R, R)
+            regions = self.digit_regions(torch.cat([read, place], dim=-1))  # (B, R, D)
         if questions.dtype != torch.long or tuple(questions.shape) != (images.shape[0], 2):
             raise ValueError(
                 f"questions must be int64 of shape ({images.shape[0]}, 2); "
