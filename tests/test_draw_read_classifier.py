@@ -53,6 +53,27 @@ def test_learns_a_task_that_needs_looking():
     assert attnlib.accuracy(model, x_test, y_test) > 0.95
 
 
+def test_a_frozen_window_stays_at_the_initial_grid_for_every_image_and_step():
+    """learn_window=False: W = 0 and frozen, so training moves no window; the LSTM still learns."""
+    torch.manual_seed(3)
+    model = DRAWReadClassifier(ReadClassifierConfig(**SMALL, learn_window=False))
+    x, y = corner_task(256, 3)
+    with attnlib.record_attention(model) as before:
+        model(x[:6])
+    lstm_before = model.core.weight_ih.detach().clone()
+    attnlib.train_classifier(
+        model, x, y, steps=20, batch_size=32, lr=1e-2, generator=torch.Generator().manual_seed(0), device="cpu"
+    )
+    with attnlib.record_attention(model) as after:
+        model(x[:6])
+    windows = after.stacked("read", dim=1)  # (6, T, 5)
+    assert torch.equal(windows, before.stacked("read", dim=1))  # training moved nothing
+    assert torch.allclose(windows, windows[:1, :1].expand_as(windows))  # one window for every image and step
+    initial = DRAWReadClassifier(ReadClassifierConfig(**SMALL)).read.window(torch.zeros(1, 16)).as_tensor()
+    assert torch.allclose(windows[0, 0], initial[0])  # the learned model's initial first window
+    assert not torch.equal(model.core.weight_ih, lstm_before)  # the rest of the model did learn
+
+
 def test_bad_input():
     model = DRAWReadClassifier(ReadClassifierConfig(**SMALL))
     with pytest.raises(ValueError, match=r"images must have shape \(B, 1, 20, 20\); got \(2, 1, 20, 21\)"):

@@ -14,6 +14,10 @@ cross-entropy alone trains where to look: no REINFORCE, unlike
 first window comes from the bias alone (``h_0 = 0``), initialised to a centred grid that
 spans the image.
 
+The control for "where is learned": ``learn_window=False`` zeroes ``W`` and freezes ``W``
+and ``b``, so every glimpse of every image is that initial centred grid (a fixed, blurred
+``N x N`` view of the whole image) and only the LSTM and the classifier learn.
+
 Recording: ``"read"`` emits ``T`` windows ``(B, 5)`` per forward pass.
 """
 
@@ -21,6 +25,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import torch
 from torch import Tensor, nn
 
 from attnlib._checks import check_floating, check_rank, shape_str
@@ -40,6 +45,7 @@ class ReadClassifierConfig:
     num_glimpses: int = 8  # T, the DRAW paper's cluttered MNIST setting
     hidden_size: int = 256  # LSTM units, the DRAW paper's
     num_classes: int = 10  # digits
+    learn_window: bool = True  # False: every glimpse stays at the initial centred grid (W = 0, W and b frozen)
 
 
 class DRAWReadClassifier(nn.Module):
@@ -59,6 +65,10 @@ class DRAWReadClassifier(nn.Module):
         if c.num_glimpses < 1:
             raise ValueError(f"num_glimpses must be >= 1; got {c.num_glimpses}")
         self.read = ReadGlimpse(c.hidden_size, c.read_n, c.height, c.width)
+        if not c.learn_window:
+            with torch.no_grad():
+                self.read.window.linear.weight.zero_()  # the window no longer depends on h
+            self.read.window.linear.requires_grad_(False)  # ... and its bias stays at the initial grid
         self.core = nn.LSTMCell(c.read_n * c.read_n, c.hidden_size)
         self.classifier = nn.Linear(c.hidden_size, c.num_classes)
 
