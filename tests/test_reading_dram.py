@@ -10,7 +10,17 @@ import torch
 
 import attnlib
 from attnlib.hard import GlimpseSensor
-from attnlib.reading import DRAM, DRAMConfig, WhatWhereGlimpse, dram_scores, visits
+from attnlib.reading import (
+    DRAM,
+    DRAMConfig,
+    WhatWhereGlimpse,
+    dram_scores,
+    path_scores,
+    random_paths,
+    scan_path,
+    train_dram,
+    visits,
+)
 
 SMALL = DRAMConfig(image_size=28, hidden_size=16, patch_size=6, num_scales=2, context_size=8)
 
@@ -118,7 +128,47 @@ def test_dram_scores_keys_and_ranges() -> None:
     m = model()
     images = torch.rand(4, 1, 28, 28)
     pairs = SimpleNamespace(images=images, labels=torch.randint(0, 10, (4, 2)), boxes=torch.zeros(4, 2, 4))
-    scores = dram_scores(m, pairs)
-    assert set(scores) == {f"{p}{k}" for p in ("", "random_") for k in ("digit_accuracy", "seq_accuracy", "visits_all")}
-    assert all(0.0 <= v <= 1.0 for v in scores.values())
-    assert scores["visits_all"] == 0.0  # empty boxes are never visited
+    for glimpses in ("learned", "random", "scan"):
+        scores = dram_scores(m, pairs, glimpses=glimpses)
+        assert set(scores) == {"digit_accuracy", "seq_accuracy", "visits_all", "on_object", "in_order"}
+        assert all(0.0 <= v <= 1.0 for v in scores.values())
+        assert scores["visits_all"] == 0.0 and scores["in_order"] == 0.0  # empty boxes are never visited
+    with pytest.raises(ValueError, match="glimpses must be one of"):
+        dram_scores(m, pairs, glimpses="fixed")
+
+
+def test_scan_path_looks_at_each_half_in_turn() -> None:
+    path = scan_path(DRAMConfig(num_objects=2, glimpses_per_object=2))
+    assert path.tolist() == [[-0.5, 0.0], [-0.5, 0.0], [0.5, 0.0], [0.5, 0.0], [0.0, 0.0], [0.0, 0.0]]
+    assert scan_path(DRAMConfig(num_objects=4, glimpses_per_object=1))[:4, 0].tolist() == [-0.75, -0.25, 0.25, 0.75]
+    paths = random_paths(5, 6, torch.Generator().manual_seed(0))
+    assert paths.shape == (5, 6, 2) and bool((paths.abs() <= 1).all())
+
+
+def test_path_scores_are_strict_and_ordered() -> None:
+    boxes = torch.tensor([[[4, 18, 20, 20], [30, 18, 20, 20]]]).repeat(3, 1, 1)  # left box x 4-24, right x 30-50
+    paths = torch.tensor(
+        [
+            [[-0.5, 0.0], [-0.5, 0.0], [0.5, 0.0], [0.5, 0.0], [0.0, 0.0], [0.0, 0.0]],  # left, then right: in order
+            [[0.5, 0.0], [0.5, 0.0], [-0.5, 0.0], [-0.5, 0.0], [0.0, 0.0], [0.0, 0.0]],  # right first: both seen
+            [[-0.5, 0.0], [0.0, 0.0], [0.0, 0.0], [0.5, 0.0], [0.9, 0.9], [0.9, 0.9]],  # x = 28: between the boxes
+        ]
+    )
+    scores = path_scores(paths, boxes, 56, glimpses_per_object=2)
+    assert scores["in_order"] == pytest.approx(2 / 3)  # the second path reads the digits in the wrong order
+    assert scores["on_object"] == pytest.approx(10 / 12)  # two centres at x = 28 lie on neither box
+    assert visits(paths[1:2], boxes[1:2], 56).all()  # the lenient measure counts the reversed path
+    with pytest.raises(ValueError, match="locations must be"):
+        path_scores(paths[:, :3], boxes, 56, glimpses_per_object=2)
+
+
+def test_controls_train_only_what_the_cross_entropy_trains() -> None:
+    images, labels = torch.rand(8, 1, 28, 28), torch.randint(0, 10, (8, 2))
+    for glimpses in ("random", "scan"):
+        m = model()
+        before = {n: p.detach().clone() for n, p in m.named_parameters()}
+        train_dram(m, images, labels, steps=2, batch_size=4, glimpses=glimpses)
+        moved = {n for n, p in m.named_parameters() if not torch.equal(p, before[n])}
+        assert moved and all(n.startswith(("glimpse.", "core1.", "action.")) for n in moved), (glimpses, moved)
+    with pytest.raises(ValueError, match="glimpses must be one of"):
+        train_dram(model(), images, labels, steps=1, glimpses="fixed")

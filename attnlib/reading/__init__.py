@@ -27,12 +27,16 @@ from .attention_reader import (
 )
 from .dram import (
     DRAM,
+    GLIMPSE_POLICIES,
     ContextNetwork,
     DeepRecurrentAttentionModel,
     DRAMConfig,
     DRAMOutput,
     WhatWhereGlimpse,
     dram_scores,
+    path_scores,
+    random_paths,
+    scan_path,
     train_dram,
     visits,
 )
@@ -61,7 +65,11 @@ __all__ = [
     "ContextNetwork",
     "DeepRecurrentAttentionModel",
     "WhatWhereGlimpse",
+    "GLIMPSE_POLICIES",
     "dram_scores",
+    "path_scores",
+    "random_paths",
+    "scan_path",
     "train_dram",
     "visits",
     "PlainCNNEncoder",

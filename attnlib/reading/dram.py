@@ -23,6 +23,14 @@ reads ``r2`` detached, so that the REINFORCE term trains only the location polic
 upper core, emission) and the cross-entropy only the glimpse network, lower core and
 classifier; the paper trains everything jointly.  Each location is emitted to
 :mod:`attnlib.record` by the :class:`~attnlib.hard.location_policy.LocationNetwork` (``(B, 2)`` per glimpse).
+
+Controls for the learned policy (ours, not the paper's): :func:`train_dram` can train the same
+model on paths it does not choose, ``glimpses="random"`` (uniform glimpses, drawn afresh for every
+scene) or ``glimpses="scan"`` (:func:`scan_path`, a fixed left-to-right scan of the ``S`` strips
+where the objects of the scenes of :func:`attnlib.data.digit_pair_scenes` lie), and
+:func:`dram_scores` tests each on the kind of path it was trained on.  :func:`path_scores` measures
+where a path looks: the share of glimpse centres on an object, and whether each object's glimpses
+land on that object, in reading order.
 """
 
 from __future__ import annotations
@@ -45,10 +53,16 @@ __all__ = [
     "ContextNetwork",
     "DeepRecurrentAttentionModel",
     "DRAM",
+    "GLIMPSE_POLICIES",
+    "scan_path",
+    "random_paths",
     "train_dram",
     "visits",
+    "path_scores",
     "dram_scores",
 ]
+
+GLIMPSE_POLICIES = ("learned", "random", "scan")  #: where :func:`train_dram` and :func:`dram_scores` look
 
 
 @dataclass(frozen=True)
@@ -226,6 +240,35 @@ class DeepRecurrentAttentionModel(nn.Module):
 DRAM = DeepRecurrentAttentionModel
 
 
+def scan_path(config: DRAMConfig) -> Tensor:
+    """A fixed path ``((S + 1) N, 2)``: the ``N`` glimpses of object ``s`` at the centre of the
+    ``s``-th of ``S`` equal vertical strips (``x = -1 + (2 s + 1) / S``, ``y = 0``), those before the
+    end symbol at the image centre.  For :func:`attnlib.data.digit_pair_scenes` (one digit per half,
+    near the centre line) it looks at the left digit, then the right one, without learning."""
+    S, N = config.num_objects, config.glimpses_per_object
+    path = torch.zeros(S + 1, N, 2)  # (S + 1, N, 2): x, y in [-1, 1]
+    path[:S, :, 0] = (-1 + (2 * torch.arange(S) + 1) / S)[:, None]
+    return path.flatten(0, 1)  # ((S + 1) N, 2)
+
+
+def random_paths(n: int, num_glimpses: int, generator: Optional[torch.Generator] = None) -> Tensor:
+    """``(n, num_glimpses, 2)`` glimpse centres drawn uniformly from ``[-1, 1]^2``."""
+    return torch.rand(n, num_glimpses, 2, generator=generator) * 2 - 1
+
+
+def _given_paths(
+    model: DeepRecurrentAttentionModel, glimpses: str, n: int, generator: torch.Generator
+) -> Optional[Tensor]:
+    """The locations ``(n, (S + 1) N, 2)`` a ``glimpses`` policy looks at (``None``: the model's own)."""
+    if glimpses not in GLIMPSE_POLICIES:
+        raise ValueError(f"glimpses must be one of {GLIMPSE_POLICIES}; got {glimpses!r}")
+    if glimpses == "random":
+        return random_paths(n, model.num_glimpses, generator)
+    if glimpses == "scan":
+        return scan_path(model.config).expand(n, -1, -1)
+    return None
+
+
 def train_dram(
     model: DeepRecurrentAttentionModel,
     images: Tensor,
@@ -236,18 +279,38 @@ def train_dram(
     lr: float = 3e-3,
     seed: int = 0,
     device: Union[str, torch.device] = "cpu",
+    glimpses: str = "learned",
 ) -> History:
     """Adam on the summed hybrid loss (:meth:`DeepRecurrentAttentionModel.loss`) for ``steps``
-    minibatches of ``images`` ``(N, C, H, W)`` and ``labels`` ``(N, S)``, with :func:`attnlib.train.fit`."""
+    minibatches of ``images`` ``(N, C, H, W)`` and ``labels`` ``(N, S)``, with :func:`attnlib.train.fit`.
+
+    ``glimpses``: ``"learned"`` (the model's own policy, the paper's training), or a control that
+    looks where the model does not choose: ``"random"`` (:func:`random_paths`, drawn afresh for
+    every minibatch from a generator seeded with ``seed``) or ``"scan"`` (:func:`scan_path`).  The
+    controls train on the cross-entropy alone: the lower core, glimpse network and classifier,
+    the very parameters the cross-entropy trains under ``"learned"`` (the policy is unused).
+
+    Raises:
+        ValueError: an unknown ``glimpses``.
+    """
     generator = torch.Generator().manual_seed(seed)
+    path_generator = torch.Generator().manual_seed(seed + 1)
+    _given_paths(model, glimpses, 1, path_generator)  # check the name before training
     batches: list[Any] = []
     while len(batches) < steps:
         batches += list(minibatches(images, labels, batch_size=batch_size, generator=generator))
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+
+    def loss(_: nn.Module, b: Any) -> Tensor:
+        given = _given_paths(model, glimpses, len(b[0]), path_generator)  # (B, (S + 1) N, 2) or None
+        if given is None:
+            return model.loss(model(b[0]), b[1]).total
+        return model.loss(model(b[0], locations=given.to(b[0].device)), b[1]).classification
+
     return fit(
         model,
         optimizer,
-        lambda _, b: model.loss(model(b[0]), b[1]).total,
+        loss,
         batches[:steps],
         device=device,
         clip_grad_norm=5.0,
@@ -268,29 +331,68 @@ def visits(locations: Tensor, boxes: Tensor, size: int, margin: float = 0.0) -> 
     return inside.any(-1)  # (B, O)
 
 
+def path_scores(locations: Tensor, boxes: Tensor, size: int, glimpses_per_object: int) -> dict[str, float]:
+    """Where a path looks, strictly: glimpse centres (no margin) against the objects' boxes.
+
+    ``locations`` ``(B, n, 2)`` (``(x, y)`` in ``[-1, 1]``, ``n >= S N``), ``boxes`` ``(B, S, 4)``
+    (``(x, y, w, h)`` in pixels of a ``size``-pixel image), ``N`` = ``glimpses_per_object``.  Returns
+
+    * ``on_object``: the share of the first ``S N`` glimpses (those before the end symbol) whose
+      centre lies inside some object's box;
+    * ``in_order``: the share of images where, for every object ``s``, one of the ``N`` glimpses
+      taken before naming it (glimpses ``s N .. s N + N - 1``) has its centre inside box ``s``:
+      each object looked at while it is read, in reading order.
+
+    Raises:
+        ValueError: shapes that do not match.
+    """
+    check_rank(locations, "locations", 3, "(B, n, 2)")
+    check_rank(boxes, "boxes", 3, "(B, S, 4)")
+    B, S = boxes.shape[:2]
+    n_read = S * glimpses_per_object
+    if locations.shape[0] != B or locations.shape[2] != 2 or locations.shape[1] < n_read:
+        raise ValueError(
+            f"locations must be (B, >= S N, 2) = ({B}, >= {n_read}, 2) for boxes {shape_str(boxes.shape)}; "
+            f"got {shape_str(locations.shape)}"
+        )
+    pixels = (locations[:, :n_read] + 1) * size / 2  # (B, S N, 2)
+    b = boxes.to(pixels)[:, None]  # (B, 1, S, 4)
+    x, y = pixels[..., 0, None], pixels[..., 1, None]  # (B, S N, 1)
+    inside = (
+        (x >= b[..., 0]) & (x < b[..., 0] + b[..., 2]) & (y >= b[..., 1]) & (y < b[..., 1] + b[..., 3])
+    )  # (B, S N, S)
+    own = inside.view(B, S, glimpses_per_object, S).diagonal(dim1=1, dim2=3)  # (B, N, S): glimpse of s on box s
+    return {
+        "on_object": float(inside.any(-1).float().mean()),
+        "in_order": float(own.any(1).all(-1).float().mean()),
+    }
+
+
 @torch.no_grad()
-def dram_scores(model: DeepRecurrentAttentionModel, pairs: Any, seed: int = 0) -> dict[str, float]:
-    """Test scores of the policy's mean path and of uniformly random glimpses (drawn from ``seed``).
+def dram_scores(
+    model: DeepRecurrentAttentionModel, pairs: Any, seed: int = 0, glimpses: str = "learned"
+) -> dict[str, float]:
+    """Test scores of ``model`` on the kind of path it was trained on (see :func:`train_dram`):
+    its policy's mean path (``"learned"``), random glimpses drawn from ``seed`` (``"random"``) or
+    :func:`scan_path` (``"scan"``).
 
     ``pairs`` has ``images`` ``(N, C, H, W)``, ``labels`` ``(N, S)`` and ``boxes`` ``(N, S, 4)``
-    (a :class:`~attnlib.data.digit_strips.DigitPairs`).  Returns the digit accuracy, the sequence accuracy
-    (every label and the end symbol right) and the share of scenes whose path visits every object
-    (:func:`visits` with a margin of half the finest patch: some glimpse's patch overlaps it).
+    (a :class:`~attnlib.data.digit_strips.DigitPairs`).  Returns the digit accuracy, the sequence
+    accuracy (every label and the end symbol right), the lenient ``visits_all`` (the share of
+    scenes where some glimpse's finest patch overlaps every object: :func:`visits` with a margin
+    of half a patch) and the strict measures of :func:`path_scores`.
     """
     model.eval()
     targets = model.targets(pairs.labels)  # (N, S + 1)
-    generator = torch.Generator().manual_seed(seed)
-    random_paths = torch.rand(len(targets), model.num_glimpses, 2, generator=generator) * 2 - 1  # (N, n, 2)
-    scores: dict[str, float] = {}
-    for name, given in (("", None), ("random_", random_paths)):
-        out = model(pairs.images, sample=False, locations=given)
-        said = out.log_probs.argmax(-1)  # (N, S + 1)
-        scores[name + "digit_accuracy"] = float((said[:, :-1] == targets[:, :-1]).float().mean())
-        scores[name + "seq_accuracy"] = float((said == targets).all(1).float().mean())
-        scores[name + "visits_all"] = float(
-            visits(out.locations, pairs.boxes, pairs.images.shape[-1], model.config.patch_size / 2)
-            .all(1)
-            .float()
-            .mean()
-        )
-    return scores
+    given = _given_paths(model, glimpses, len(targets), torch.Generator().manual_seed(seed))
+    out = model(pairs.images, sample=False, locations=given)
+    said = out.log_probs.argmax(-1)  # (N, S + 1)
+    size = pairs.images.shape[-1]
+    return {
+        "digit_accuracy": float((said[:, :-1] == targets[:, :-1]).float().mean()),
+        "seq_accuracy": float((said == targets).all(1).float().mean()),
+        "visits_all": float(
+            visits(out.locations, pairs.boxes, size, model.config.patch_size / 2).all(1).float().mean()
+        ),
+        **path_scores(out.locations, pairs.boxes, size, model.config.glimpses_per_object),
+    }

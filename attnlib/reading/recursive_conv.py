@@ -13,7 +13,15 @@ convolution ``w`` is applied ``T`` times::
 with ``f`` the ReLU.  The tied block is ``T + 1`` convolutions deep for the parameters of
 two: depth without parameters.  The untied block has the same depth and ``T + 1`` times the
 parameters; it is an ordinary deep CNN written as an unrolled recursion, which is how Eigen
-et al. separate the effect of depth from that of the number of parameters.
+et al. separate the effect of depth from that of the number of parameters: ``tied=False`` is
+*their* untied network.
+
+Two senses of "untied".  R²AM's recursive layers keep one kernel across the iterations of a
+layer; that sharing is the parameter saving the paper claims for recursive CNNs.  Where Lee &
+Osindero speak of untied weights they do not mean a kernel per iteration (that would give the
+saving up); the block here unties only what their recursion leaves separate as well, the
+feed-forward input convolution ``w_in`` from the recursive ``w``.  The chapter's "untied" encoder
+is Eigen et al.'s control, not R²AM's design.
 
 :class:`RecursiveConvEncoder` wraps the block between a convolutional stem and pooling, so
 that it maps a strip ``(B, 1, H, W)`` to features ``(B, C, H/4, W/4)``.
