@@ -7,7 +7,13 @@ import torch
 
 from attnlib import record_attention
 from attnlib.hard import reinforce_loss
-from attnlib.stochastic import ReinforcedAttention, bernoulli_log_prob, expected_gate_gradient, gate_score_samples
+from attnlib.stochastic import (
+    ReinforcedAttention,
+    bernoulli_log_prob,
+    expected_gate_gradient,
+    gate_score_samples,
+    keep_share,
+)
 
 TARGET = torch.tensor([1.0, 0.0, 1.0])
 
@@ -103,9 +109,45 @@ def test_bad_input_errors():
         attn(torch.randn(2, 4), torch.randn(2, 5, 4), torch.randn(2, 5, 2))
     with pytest.raises(ValueError, match=r"values must be \(B, S, Dv\)"):
         attn(torch.randn(2, 4), torch.randn(2, 5, 3), torch.randn(2, 4, 2))
-    with pytest.raises(ValueError, match="pooling must be 'mean' or 'sum'; got 'max'"):
+    with pytest.raises(ValueError, match=r"pooling must be one of \('mean', 'sum', 'attention'\); got 'max'"):
         ReinforcedAttention(4, 3, pooling="max")
     with pytest.raises(ValueError, match="S <= 16"):
         expected_gate_gradient(torch.zeros(17), reward)
     with pytest.raises(ValueError, match="gates must have the shape of logits"):
         bernoulli_log_prob(torch.zeros(3), torch.zeros(4))
+
+
+def test_attention_pooling_is_a_softmax_over_the_kept_positions_only():
+    """ReSA's second stage: soft additive attention masked to the kept positions, learned by backpropagation."""
+    torch.manual_seed(0)
+    attn = ReinforcedAttention(4, 3, hidden_size=8, pooling="attention")
+    q, k, v = torch.randn(64, 4), torch.randn(64, 5, 3), torch.randn(64, 5, 2)
+    out = attn(q, k, v, generator=torch.Generator().manual_seed(0))
+    assert out.weights is not None and out.weights.shape == (64, 5)
+    soft = attn.soft
+    assert soft is not None
+    scores = soft["v"](torch.tanh(soft["q"](q)[:, None] + soft["k"](k))).squeeze(-1)  # (B, S), by hand
+    kept_rows = out.gates.sum(1) > 0
+    for b in torch.nonzero(kept_rows).flatten().tolist():
+        idx = out.gates[b].bool()
+        expected = torch.zeros(5)
+        expected[idx] = torch.softmax(scores[b, idx], dim=0)
+        assert torch.allclose(out.weights[b], expected, atol=1e-6)
+        assert torch.allclose(out.output[b], expected @ v[b], atol=1e-6)
+    assert (out.weights * (1 - out.gates)).abs().max() == 0  # nothing on a dropped position
+    # The soft scorer learns by backpropagation through the output; the gate scorer only through log pi.
+    out.output.square().sum().backward()
+    assert soft["k"].weight.grad is not None and soft["k"].weight.grad.abs().sum() > 0
+    assert attn.w_k.weight.grad is None
+    attn.eval()
+    with torch.no_grad():
+        attn.v.bias.fill_(-100.0)  # every gate closed: the output is zero, not NaN
+    closed = attn(q, k, v)
+    assert closed.gates.sum() == 0 and torch.equal(closed.output, torch.zeros(64, 2))
+
+
+def test_keep_share_is_the_fraction_kept():
+    gates = torch.tensor([[1.0, 0.0, 1.0, 1.0], [0.0, 0.0, 0.0, 0.0]])
+    assert torch.equal(keep_share(gates), torch.tensor([0.75, 0.0]))
+    with pytest.raises(ValueError, match=r"gates must have exactly 2 dimensions"):
+        keep_share(torch.zeros(4))

@@ -10,7 +10,9 @@ names are re-exported here.
 - :mod:`~attnlib.stochastic.bayesian_attention`: log-normal or Weibull weights normalised onto
   the simplex, with a contextual prior from the keys and its KL term (Fan et al., 2020);
 - :mod:`~attnlib.stochastic.reinforced_attention`: independent Bernoulli-sigmoid keep/drop
-  gates trained with REINFORCE (Williams, 1992) and :mod:`attnlib.hard`'s baseline pieces;
+  gates trained with REINFORCE (Williams, 1992) and :mod:`attnlib.hard`'s baseline pieces, a
+  simplified form of ReSA's selection (Shen et al., 2018), optionally followed by soft attention
+  over the kept positions;
 - :mod:`~attnlib.stochastic.gaussian_attention`: one 2-D Gaussian kernel with predicted mean
   and covariance as a spatial map (DRAW's grid of Gaussians is :mod:`attnlib.draw`);
 - :mod:`~attnlib.stochastic.self_critic_attention`: a critic that scores attention maps and
@@ -32,11 +34,13 @@ from .bayesian_attention import (
 from .em_attention import EMAU, EMAttention, EMResult, em_iterations, em_objective
 from .gaussian_attention import GaussianAttention, GaussianParams, gaussian_attention_map, gaussian_params
 from .reinforced_attention import (
+    POOLINGS,
     GateOutput,
     ReinforcedAttention,
     bernoulli_log_prob,
     expected_gate_gradient,
     gate_score_samples,
+    keep_share,
 )
 from .self_critic_attention import (
     AttentionCritic,
@@ -75,6 +79,8 @@ __all__ = [
     "bernoulli_log_prob",
     "expected_gate_gradient",
     "gate_score_samples",
+    "keep_share",
+    "POOLINGS",
     "AttentionCritic",
     "SelfCriticAttention",
     "SelfCriticLosses",

@@ -8,15 +8,20 @@ Bernoulli-sigmoid keep/drop decision per token (two such samplers, for the heads
 dependents of the attention), a *soft* self-attention runs over the kept tokens only (the
 softmax masked to them), both are trained jointly, the soft part by back-propagation and the
 samplers by policy gradient on the task's reward, and a penalty on the share of kept tokens
-keeps the selection sparse.  This module is a **simplified variant**: one query, one sampler,
-and no soft attention after the selection: the kept values are pooled by their plain mean (or
-sum), so the gates alone decide the output, and no sparsity term is built in (a reward may
-add one).  Each position ``i`` gets its own gate
+keeps the selection sparse.  This module is a **simplified variant** of that design: one query
+and one sampler.  With ``pooling="mean"`` (default) or ``"sum"`` there is no soft attention after
+the selection, the kept values are pooled by their plain mean or sum, so the gates alone decide
+the output.  ``pooling="attention"`` adds ReSA's second stage: a soft additive attention of the
+query over the kept positions only (its softmax masked to them), ``c = sum_i w_i v_i`` with
+``w = softmax_{i : m_i = 1}(s_i)``, trained by back-propagation while the gates learn by
+REINFORCE.  No sparsity term is built in: ReSA's penalty on the share of kept positions is
+subtracted from the reward by the caller (:func:`keep_share` gives it).  Each position ``i``
+gets its own gate
 
     p_i = sigmoid(g_i),     m_i ~ Bernoulli(p_i),     c = sum_i m_i v_i / max(1, sum_i m_i)
 
 (any number of positions may be kept, the kept values are averaged; ``pooling="sum"`` drops
-the denominator).  The draw has no
+the denominator; ``pooling="attention"`` weights them by the masked softmax above).  The draw has no
 gradient; REINFORCE (Williams, 1992) estimates the gradient of the expected reward
 ``E_m[r(m)]`` through the log-probability of the gates actually drawn,
 
@@ -45,14 +50,17 @@ from attnlib._checks import check_rank, shape_str
 from attnlib.record import emit
 
 __all__ = [
+    "POOLINGS",
     "GateOutput",
     "bernoulli_log_prob",
+    "keep_share",
     "expected_gate_gradient",
     "gate_score_samples",
     "ReinforcedAttention",
 ]
 
 GateReward = Callable[[Tensor], Tensor]
+POOLINGS: tuple[str, ...] = ("mean", "sum", "attention")
 
 
 class GateOutput(NamedTuple):
@@ -62,6 +70,17 @@ class GateOutput(NamedTuple):
     gates: Tensor  #: ``(B, S)``: the keep (1.0) / drop (0.0) decisions
     probs: Tensor  #: ``(B, S)``: ``p_i = sigmoid(g_i)``
     log_prob: Tensor  #: ``(B,)``: ``log pi(m)`` of the gates drawn (for :func:`attnlib.hard.reinforce.reinforce_loss`)
+    weights: Optional[Tensor] = None  #: ``(B, S)``: the soft weights over the kept positions (``"attention"`` only)
+
+
+def keep_share(gates: Tensor) -> Tensor:
+    """The share of positions kept, ``sum_i m_i / S`` ``(B,)``: ReSA's sparsity penalty, to subtract from a reward.
+
+    Args:
+        gates: ``(B, S)`` of 0 / 1.
+    """
+    check_rank(gates, "gates", 2, "(B, S)")
+    return gates.mean(dim=-1)
 
 
 def bernoulli_log_prob(logits: Tensor, gates: Tensor) -> Tensor:
@@ -144,7 +163,9 @@ class ReinforcedAttention(nn.Module):
         query_size, key_size: ``Dq`` and ``Dk``.
         hidden_size: width of the scoring network.
         sample_in_eval: draw the gates in evaluation mode too.
-        pooling: ``"mean"`` (default) or ``"sum"`` of the kept values.
+        pooling: ``"mean"`` (default) or ``"sum"`` of the kept values, or ``"attention"``: a soft
+            additive attention of the query over the kept positions (ReSA's second stage), with
+            its own scorer ``s_i = u^T tanh(U_q q + U_k k_i)`` of width ``hidden_size``.
 
     Raises:
         ValueError: for an unknown ``pooling``; on a call, for mismatched shapes.
@@ -159,13 +180,22 @@ class ReinforcedAttention(nn.Module):
         pooling: str = "mean",
     ) -> None:
         super().__init__()
-        if pooling not in ("mean", "sum"):
-            raise ValueError(f"pooling must be 'mean' or 'sum'; got {pooling!r}")
+        if pooling not in POOLINGS:
+            raise ValueError(f"pooling must be one of {POOLINGS}; got {pooling!r}")
         self.pooling = pooling
         self.query_size, self.key_size, self.sample_in_eval = query_size, key_size, sample_in_eval
         self.w_q = nn.Linear(query_size, hidden_size, bias=False)
         self.w_k = nn.Linear(key_size, hidden_size)
         self.v = nn.Linear(hidden_size, 1)
+        self.soft: Optional[nn.ModuleDict] = None
+        if pooling == "attention":
+            self.soft = nn.ModuleDict(
+                {
+                    "q": nn.Linear(query_size, hidden_size, bias=False),
+                    "k": nn.Linear(key_size, hidden_size),
+                    "v": nn.Linear(hidden_size, 1),
+                }
+            )
 
     def gate_logits(self, query: Tensor, keys: Tensor) -> Tensor:
         """``g`` ``(B, S)``."""
@@ -194,6 +224,15 @@ class ReinforcedAttention(nn.Module):
         else:
             gates = (probs > 0.5).to(probs.dtype)  # (B, S)
         emit(self, gates)
+        log_prob = bernoulli_log_prob(logits, gates)  # (B,)
+        if self.soft is not None:
+            hidden = torch.tanh(self.soft["q"](query)[:, None, :] + self.soft["k"](keys))  # (B, S, H)
+            scores = self.soft["v"](hidden).squeeze(-1)  # (B, S)
+            none_kept = gates.sum(dim=1, keepdim=True) == 0  # (B, 1)
+            scores = scores.masked_fill((gates == 0) & ~none_kept, float("-inf"))  # softmax over the kept only
+            weights = torch.softmax(scores, dim=-1) * gates  # (B, S); all zero where nothing is kept
+            output = (weights[:, :, None] * values).sum(dim=1)  # (B, S, 1) * (B, S, Dv) -> (B, Dv)
+            return GateOutput(output, gates, probs, log_prob, weights)
         kept = (gates[:, :, None] * values).sum(dim=1)  # (B, S, 1) * (B, S, Dv) -> (B, Dv)
         output = kept / gates.sum(dim=1, keepdim=True).clamp_min(1.0) if self.pooling == "mean" else kept  # (B, Dv)
-        return GateOutput(output, gates, probs, bernoulli_log_prob(logits, gates))
+        return GateOutput(output, gates, probs, log_prob)
