@@ -15,11 +15,15 @@ For each variant the test scenes give the exact match of greedy captions, BLEU, 
 localisation score of the maps (share of attention inside the named digit's box, arg-max
 hit rate, and their uniform chance levels), the mean gate on digit and relation words,
 the entropy of the maps and the coverage ``sum_t alpha_ti`` statistics the regulariser acts
-on.  Results go to ``attnlib/results/show_attend_tell.json``.
+on, with the coverage maps of the first ``--coverage-scenes`` test scenes.  Results go to
+``attnlib/results/show_attend_tell.json``.  ``--merge`` adds the seeds of this run to the
+stored result (the budget must be the same), so that seeds can be added one run at a time;
+``seed_provenance`` then names the commit and command of every seed.
 
 Example::
 
     python experiments/show_attend_tell.py --steps 1500 --seeds 0 1
+    python experiments/show_attend_tell.py --steps 1500 --seeds 2 --merge    # a third seed
 """
 
 from __future__ import annotations
@@ -41,7 +45,7 @@ from attnlib.captioning import (
     train_captioner,
 )
 from attnlib.data import CAPTION_VOCAB, DIGIT_WORDS, digit_caption_scenes, digit_cells, load_mnist
-from attnlib.results import require_clean_tree, save_result
+from attnlib.results import load_result, provenance, require_clean_tree, save_result
 
 RELATION_IDS = [CAPTION_VOCAB.index(w) for w in ("left", "of", "above")]
 DIGIT_IDS = [CAPTION_VOCAB.index(w) for w in DIGIT_WORDS]
@@ -76,6 +80,18 @@ def map_statistics(model: ShowAttendTell, features: torch.Tensor, captions: torc
     }
 
 
+@torch.no_grad()
+def coverage_maps(model: ShowAttendTell, features: torch.Tensor, captions: torch.Tensor) -> list[list[float]]:
+    """``sum_t alpha_ti`` over each caption's words (teacher-forced): one ``L``-list per scene."""
+    out = model(features, captions, location="expectation" if model.config.attention == "hard" else None)
+    mask = captions != 0  # (N, T)
+    coverage = (out.alphas * mask[:, :, None]).sum(1)  # (N, L)
+    return [[round(v, 4) for v in row] for row in coverage.tolist()]
+
+
+BUDGET_KEYS = ("steps", "batch_size", "train_scenes", "test_scenes", "pretrain_steps")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, default=1500)
@@ -85,9 +101,24 @@ def main() -> None:
     parser.add_argument("--lambdas", type=float, nargs="*", default=[0.1, 1.0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--only", nargs="*", default=None, help="train only these variants")
+    parser.add_argument("--coverage-scenes", type=int, default=3, help="store the coverage maps of this many scenes")
+    parser.add_argument("--merge", action="store_true", help="add these seeds to the stored result (same budget)")
     parser.add_argument("--allow-dirty", action="store_true")
     args = parser.parse_args()
     require_clean_tree(args.allow_dirty)
+    stored = load_result("show_attend_tell") if args.merge else None
+    if args.merge and stored is None:
+        raise SystemExit("--merge: no stored result to merge into")
+    budget = {
+        "steps": args.steps,
+        "batch_size": 64,
+        "train_scenes": args.train_scenes,
+        "test_scenes": args.test_scenes,
+        "pretrain_steps": args.pretrain_steps,
+        "seeds": args.seeds,
+    }
+    if stored is not None and any(stored["budget"][k] != budget[k] for k in BUDGET_KEYS):
+        raise SystemExit(f"--merge: the stored budget {stored['budget']} differs from this run's {budget}")
     device = attnlib.default_device()
     if device.type == "cpu":
         torch.set_num_threads(1)
@@ -152,6 +183,9 @@ def main() -> None:
                 **{k: round(v, 4) for k, v in map_statistics(model, test_features, captions).items()},
                 "final_likelihood": round(sum(log["likelihood"][-100:]) / 100, 4),
             }
+            entry["coverage_maps"] = coverage_maps(
+                model, test_features[: args.coverage_scenes], captions[: args.coverage_scenes]
+            )
             if config.attention == "hard":
                 entry["report_expectation"] = {
                     k: round(v, 4) if isinstance(v, float) else v
@@ -163,19 +197,23 @@ def main() -> None:
                 f"share {report['share']:.3f} (uniform {report['uniform_share']:.3f}), {seconds:.0f} s",
                 flush=True,
             )
+    this_run = provenance(device)
+    seed_provenance = {
+        str(seed): {k: this_run[k] for k in ("git_commit", "git_dirty", "command", "date")} for seed in args.seeds
+    }
+    if stored is not None:
+        old_seeds = [s for s in stored["budget"]["seeds"] if s not in args.seeds]
+        old_provenance = stored.get("seed_provenance") or {
+            str(s): {k: stored["provenance"][k] for k in ("git_commit", "git_dirty", "command", "date")}
+            for s in old_seeds
+        }
+        for name in runs:
+            runs[name] = [r for r in stored["runs"].get(name, []) if r["seed"] in old_seeds] + runs[name]
+        seed_provenance = {**{str(s): old_provenance[str(s)] for s in old_seeds}, **seed_provenance}
+        budget["seeds"] = old_seeds + args.seeds
     save_result(
         "show_attend_tell",
-        {
-            "budget": {
-                "steps": args.steps,
-                "batch_size": 64,
-                "train_scenes": args.train_scenes,
-                "test_scenes": args.test_scenes,
-                "pretrain_steps": args.pretrain_steps,
-                "seeds": args.seeds,
-            },
-            "runs": runs,
-        },
+        {"budget": budget, "seed_provenance": seed_provenance, "runs": runs},
         device=device,
     )
 
