@@ -6,19 +6,21 @@ budgets and on the same generated data, so that the chapter can say which differ
 hold beyond one seed, and it adds the controls the chapter's claims need:
 
 * **multimodal** (stacked attention, Yang et al. 2016): one hop and two hops on the digit
-  boards, the chapter's model (pixel regions, 800 steps) and a longer run of a design that
-  makes the relation easier to learn (regions = the digit reading plus a one-hot place, an
-  MLP answer head, 6000 boards, 2000 steps); the question-type prior and the position rule
-  (:func:`attnlib.data.position_rule_accuracy`) are stored beside them;
+  boards, the chapter's model (pixel regions, 200 reading steps, 800 question steps) and a
+  longer run of a design that makes the relation learnable (regions = the digit reading plus
+  a one-hot place, an MLP answer head, 6000 boards, 1000 reading steps, 4000 question steps);
+  the question-type prior and the position rule (:func:`attnlib.data.position_rule_accuracy`)
+  are stored beside them;
 * **arithmetic** (weakly supervised localisation): the plain CAM classifier, ADL (Choe & Shim
   2019; one drop-or-importance draw per batch, as in the paper, and the per-image variant)
   and the ACoL-style erase-and-find head (Zhang et al. 2018), scored by box IoU at 0.5 of the
-  map's maximum and, to control for the wider boxes a sum of two maps gives, the plain CAM's
-  IoU at the threshold that matches the erase-and-find model's mean box area;
+  map's maximum, at each model's own best threshold, and, to control for box width, the plain CAM's
+  IoU at the threshold that matches the erase-and-find model's mean box area, and the same two
+  heads without the erasing (a sum of two plain CAMs: the control for the second head);
 * **category-based**: GAIN's fine-tuning (Li et al. 2018, attention-mining weight 1) against
   the same fine-tuning steps with weight 0 (a control), scored on the Grad-CAM map.
 
-Run from the repository root (one CPU thread, a few minutes):
+Run from the repository root (one CPU thread, about 15 minutes on a loaded 2-core machine):
 
     .venv/bin/python experiments/families_seeds.py            # writes attnlib/results/families_seeds.json
     .venv/bin/python experiments/families_seeds.py --quick    # a smoke test, nothing written
@@ -111,10 +113,12 @@ def multimodal(args: argparse.Namespace) -> dict[str, Any]:
         return F.cross_entropy(model(images, questions)[0], answers)
 
     designs = {
-        "chapter": {"boards": 3000, "steps": args.qa_steps, "config": {}},
+        "chapter": {"boards": 3000, "reading": 200, "steps": args.qa_steps, "seeds": args.seeds, "config": {}},
         "digit_regions": {
             "boards": args.long_boards,
+            "reading": args.long_reading_steps,
             "steps": args.long_qa_steps,
+            "seeds": args.long_seeds,
             "config": {"regions": "digits", "answer_hidden": 128},
         },
     }
@@ -141,10 +145,10 @@ def multimodal(args: argparse.Namespace) -> dict[str, Any]:
         runs: dict[str, dict[str, list[float]]] = {}
         for hops in (1, 2):
             rows: dict[str, list[float]] = {}
-            for seed in args.seeds:
+            for seed in spec["seeds"]:
                 torch.manual_seed(seed)
                 model = SceneQAModel(SceneQAConfig(hops=hops, **spec["config"]))
-                train(model, cell_loss, (data.images, cells), 200, seed=seed)
+                train(model, cell_loss, (data.images, cells), spec["reading"], seed=seed)
                 train(model, answer_loss, (data.images, data.questions, data.answers), spec["steps"], seed=seed)
                 with torch.no_grad():
                     logits, weights = model(test.images, test.questions)
@@ -160,7 +164,11 @@ def multimodal(args: argparse.Namespace) -> dict[str, Any]:
                     flush=True,
                 )
             runs[f"{hops} hop" + ("s" if hops > 1 else "")] = {key: summary(v) for key, v in rows.items()}
-        out["designs"][design] = {"boards": spec["boards"], "steps": spec["steps"], **spec["config"], "runs": runs}
+        out["designs"][design] = {
+            **{key: spec[key] for key in ("boards", "reading", "steps", "seeds")},
+            **spec["config"],
+            "runs": runs,
+        }
     return out
 
 
@@ -192,11 +200,15 @@ def localisation(args: argparse.Namespace) -> dict[str, Any]:
         with torch.no_grad():
             acc = (model(x_test).argmax(-1) == y_test).float().mean().item()
         boxes = box_from_map(up, 0.5)
+        sweep = {t / 100: box_iou(box_from_map(up, t / 100), truth).mean().item() for t in range(4, 100, 4)}
+        best = max(sweep, key=lambda t: sweep[t])
         return {
             "accuracy": acc,
             "iou": box_iou(boxes, truth).mean().item(),
             "coverage": map_coverage(maps, x_test, 0.5).mean().item(),
             "box area": area(boxes).mean().item(),
+            "best iou over thresholds": sweep[best],  # each model at its own best threshold: no box-width advantage
+            "best threshold": best,
         }
 
     def matched_iou(maps: Tensor, target_area: float) -> tuple[float, float]:
@@ -211,6 +223,7 @@ def localisation(args: argparse.Namespace) -> dict[str, Any]:
         "ADL": LocalisationConfig(adl=True),
         "ADL per image": LocalisationConfig(adl=True, adl_per_image=True),
         "erase-and-find": LocalisationConfig(reverse=True),
+        "two heads, no erasing": LocalisationConfig(reverse=True, reverse_erase=False),
     }
     rows: dict[str, dict[str, list[float]]] = {name: {} for name in variants}
     gain_rows: dict[str, dict[str, list[float]]] = {"GAIN": {}, "control": {}, "before": {}}
@@ -262,8 +275,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     parser.add_argument("--qa-steps", type=int, default=800, help="the chapter's question-answering steps")
-    parser.add_argument("--long-qa-steps", type=int, default=2000)
+    parser.add_argument("--long-qa-steps", type=int, default=4000, help="question steps of the longer design")
+    parser.add_argument("--long-reading-steps", type=int, default=1000, help="digit-reading steps of the longer design")
     parser.add_argument("--long-boards", type=int, default=6000)
+    parser.add_argument("--long-seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--loc-steps", type=int, default=300, help="the chapter's localisation steps")
     parser.add_argument("--gain-steps", type=int, default=100, help="the chapter's GAIN fine-tuning steps")
     parser.add_argument("--quick", action="store_true", help="a smoke test (tiny budget); writes nothing")
@@ -273,6 +288,7 @@ def main() -> None:
         require_clean_tree(args.allow_dirty)
     else:
         args.seeds, args.qa_steps, args.long_qa_steps, args.long_boards = [0, 1], 20, 20, 3000
+        args.long_seeds, args.long_reading_steps = [0, 1], 20
         args.loc_steps, args.gain_steps = 20, 5
     torch.set_num_threads(1)
     start = time.perf_counter()

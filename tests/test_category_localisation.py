@@ -32,6 +32,24 @@ def test_cam_is_the_head_weighted_features():
     )
 
 
+def test_second_head_erases_what_the_first_found_and_the_control_does_not():
+    torch.manual_seed(0)
+    images, classes = torch.rand(2, 1, 28, 28), torch.tensor([3, 5])
+    model = LocalisationCNN(LocalisationConfig(reverse=True)).eval()
+    control = LocalisationCNN(LocalisationConfig(reverse=True, reverse_erase=False)).eval()
+    control.load_state_dict(model.state_dict())
+    f = model.features(images)
+    first = torch.einsum("bk,bkhw->bhw", model.head.weight[classes], f)[:, None]
+    second = model.reverse_head.weight[classes]  # (2, K)
+    erased = f * (1 - torch.sigmoid(first))
+    assert torch.allclose(
+        model.cam(images, classes), first + torch.einsum("bk,bkhw->bhw", second, erased)[:, None], atol=1e-5
+    )
+    assert torch.allclose(
+        control.cam(images, classes), first + torch.einsum("bk,bkhw->bhw", second, f)[:, None], atol=1e-5
+    )
+
+
 def test_boxes_iou_and_coverage_by_hand():
     maps = torch.zeros(1, 1, 6, 6)
     maps[0, 0, 1:3, 2:5] = 1.0

@@ -25,7 +25,9 @@ map exceeds a threshold; it erases with the map of the predicted class, where AC
 true class in training; and it adds the two maps, ``M + M_2``, where ACoL takes their
 element-wise maximum.  A sum of two maps spreads wider than either, so a box thresholded at
 a share of its maximum grows by construction: compare such a map with a plain CAM at a
-matched box area, not only at one threshold.
+matched box area, not only at one threshold.  ``reverse_erase=False`` is the control for the
+second head itself: the same two heads, the second reading the features unweighted, so the
+model's map is a sum of two plain CAMs.
 """
 
 from __future__ import annotations
@@ -54,6 +56,8 @@ class LocalisationConfig:
         adl_per_image: ADL draws drop mask or importance map for each image (a variant) instead of
             once per batch (the paper).
         reverse: add the second, erase-and-find head (ACoL-style, soft erasing; see the module docstring).
+        reverse_erase: the second head reads the features weighted by ``1 - sigmoid(M)``; ``False``
+            is the control without erasing (two plain heads, the map a sum of two CAMs).
     """
 
     channels: int = 32
@@ -63,6 +67,7 @@ class LocalisationConfig:
     adl_gamma: float = 0.9
     adl_per_image: bool = False
     reverse: bool = False
+    reverse_erase: bool = True
 
 
 class LocalisationCNN(nn.Module):
@@ -110,6 +115,8 @@ class LocalisationCNN(nn.Module):
         return torch.einsum("bk,bkhw->bhw", head.weight[classes], features)[:, None]  # (B, 1, h, w)
 
     def _reversed(self, features: Tensor, classes: Tensor) -> Tensor:
+        if not self.config.reverse_erase:  # the control: the second head sees the same features
+            return features
         first = self._cam(self.head, features, classes).detach()  # (B, 1, h, w)
         return features * reverse_attention_weights(first, (features.shape[2], features.shape[3]))  # (B, K, h, w)
 
