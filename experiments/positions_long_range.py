@@ -21,9 +21,16 @@ single run does; the passkey, which a small model learns more slowly, for 300 st
 (at 150 steps and lr 1e-2 ALiBi had not learned it even at the training length).
 Results go to ``attnlib/results/positions_long_range.json``.
 
+``--far`` instead trains the passkey models of ``--schemes`` (default ALiBi only) and tests them
+on ``--far-sequences`` sequences of ``--far-len`` tokens, scoring the accuracy by the distance
+from the key (bins ``--far-bins``), to find where ALiBi's distance penalty, ``m_h`` times the
+distance for the head with the smallest slope, overcomes what the model learned to retrieve
+over 32 tokens.  Results go to ``attnlib/results/positions_far.json``.
+
 Example (about 5 minutes on one thread)::
 
     OMP_NUM_THREADS=1 python experiments/positions_long_range.py
+    OMP_NUM_THREADS=1 python experiments/positions_long_range.py --far      # about 5 minutes
     OMP_NUM_THREADS=1 python experiments/positions_long_range.py --quick    # a smoke test, nothing written
 """
 
@@ -102,12 +109,48 @@ def train_and_test(
     return {"accuracy": accuracy, "final_loss": float(loss.detach()), "train_seconds": seconds}
 
 
+def far_test(positional: str, seed: int, args: argparse.Namespace) -> dict[str, Any]:
+    """Train a passkey model and score it on long sequences by the distance from the key."""
+    steps, lr = (3, 1e-2) if args.quick else BUDGETS["passkey"]
+    long_args = argparse.Namespace(**{**vars(args), "test_lens": [args.far_len]})
+    generator = attnlib.seed_everything(seed)
+    model = DecoderOnlyLM(
+        LMConfig(SYMBOLS + 1, d_model=32, num_heads=8, num_layers=2, d_ff=128, max_len=args.far_len,
+                 positional=positional)
+    )  # fmt: skip
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    for _ in range(steps):
+        x, y = passkey_task(16, long_args.train_len, generator)
+        loss = F.cross_entropy(model(x).flatten(0, 1), y.flatten(), ignore_index=-100)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    model.eval()
+    x, y = passkey_task(args.far_sequences, args.far_len, torch.Generator().manual_seed(20_000 + seed))
+    with torch.no_grad():
+        said = torch.cat([model(chunk).argmax(-1) for chunk in x.split(1)])  # (N, L), one sequence at a time
+    key_at = (x == MARKER).float().argmax(1) + 1  # (N,) the key sits just after the marker
+    distance = torch.arange(args.far_len)[None, :] - key_at[:, None]  # (N, L)
+    right = said == y  # (N, L)
+    edges = [0, *args.far_bins]
+    accuracy = []
+    for lo, hi in zip(edges[:-1], edges[1:]):
+        inside = (distance > lo) & (distance <= hi) & (y != -100)
+        accuracy.append(float(right[inside].float().mean()))
+    return {"seed": seed, "bins": edges, "accuracy": accuracy, "steps": steps, "lr": lr}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--train-len", type=int, default=32)
     parser.add_argument("--test-lens", type=int, nargs="+", default=[32, 64, 128, 256, 512, 1024])
     parser.add_argument("--test-sequences", type=int, default=32)
+    parser.add_argument("--far", action="store_true", help="the long passkey test instead (positions_far.json)")
+    parser.add_argument("--schemes", nargs="+", default=["alibi"], help="with --far")
+    parser.add_argument("--far-len", type=int, default=4096)
+    parser.add_argument("--far-sequences", type=int, default=8)
+    parser.add_argument("--far-bins", type=int, nargs="+", default=[32, 256, 1024, 2048, 3072, 4095])
     parser.add_argument("--quick", action="store_true", help="a smoke test (tiny budget); writes nothing")
     parser.add_argument("--allow-dirty", action="store_true")
     args = parser.parse_args()
@@ -115,6 +158,17 @@ def main() -> None:
     if args.quick:
         args.seeds, args.test_lens = [0], [32, 64]
     torch.set_num_threads(1)
+    if args.far:
+        if args.quick:
+            args.far_len, args.far_sequences, args.far_bins = 128, 2, [32, 127]
+        far: dict[str, list[dict[str, Any]]] = {}
+        for positional in args.schemes:
+            for seed in args.seeds:
+                far.setdefault(positional, []).append(far_test(positional, seed, args))
+                print("far", positional, seed, [round(a, 3) for a in far[positional][-1]["accuracy"]], flush=True)
+        if not args.quick:
+            save_result("positions_far", {"config": vars(args) | {"chance": 1 / SYMBOLS}, "runs": far})
+        return
     runs: dict[str, dict[str, list[dict[str, Any]]]] = {}
     for task_name, task in TASKS.items():
         steps, lr = (3, 1e-2) if args.quick else BUDGETS[task_name]
