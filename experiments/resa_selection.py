@@ -123,7 +123,7 @@ def main() -> None:
     parser.add_argument("--no-save", action="store_true", help="print the results, write nothing")
     parser.add_argument("--allow-dirty", action="store_true", help="run from a tree with uncommitted changes")
     args = parser.parse_args()
-    require_clean_tree(args.allow_dirty)
+    require_clean_tree(args.allow_dirty or args.quick)  # --quick saves nothing
     if args.quick:
         args.seeds, args.checkpoints = [0], [5, 10]
     torch.set_num_threads(1)

@@ -170,7 +170,7 @@ def main() -> None:
     parser.add_argument("--no-save", action="store_true", help="print the results, write nothing")
     parser.add_argument("--allow-dirty", action="store_true", help="run from a tree with uncommitted changes")
     args = parser.parse_args()
-    require_clean_tree(args.allow_dirty)  # the saved result must name a commit holding this code
+    require_clean_tree(args.allow_dirty or args.quick)  # a saved result must name a commit holding this code
     if args.quick:
         args.seeds, args.checkpoints, args.train_tables, args.test_tables = [0], [5, 10], 256, 200
     torch.set_num_threads(1)

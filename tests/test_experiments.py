@@ -62,3 +62,24 @@ def test_stn_quick_run_resumes_to_the_same_result(tmp_path):
     assert "resumed stn_distorted_mnist_R_cnn.pt at step 20/60" in second
     table = lambda out: out.split("Test error")[1]  # noqa: E731
     assert table(second) == table(whole)
+
+
+# Scripts whose --quick mode is a smoke run of a few steps: it must run from any tree (no clean-tree
+# refusal) and write nothing into attnlib/results/, so a reader can try it before a long run.
+SMOKE = [
+    "variational_alignment.py",
+    "resa_selection.py",
+    "families_seeds.py",
+    "set_attention_curves.py",
+    "draw_ablation.py",
+    "draw_reader.py",
+]
+
+
+@pytest.mark.parametrize("script", SMOKE)
+def test_quick_mode_runs_and_writes_no_result(script):
+    results = ROOT / "attnlib" / "results"
+    before = {p.name: p.read_bytes() for p in results.glob("*.json")}
+    _run(script, "--quick")
+    after = {p.name: p.read_bytes() for p in results.glob("*.json")}
+    assert after == before, f"{script} --quick changed {sorted(set(after.items()) ^ set(before.items()))}"
