@@ -18,12 +18,15 @@ def test_shapes():
 
 
 def test_mab_matches_its_equation():
+    """Eq. 6 against an independent implementation (torch.nn layers, copied weights; see plain_mab)."""
     torch.manual_seed(0)
     mab = MAB(8, 2).eval()
+    with torch.no_grad():  # make every parameter non-trivial (LayerNorm starts at 1 and 0)
+        for parameter in mab.parameters():
+            parameter.add_(0.1 * torch.randn_like(parameter))
     x, y = torch.randn(2, 5, 8), torch.randn(2, 3, 8)
-    attended, _ = mab.attention(x, y, y)
-    h = mab.norm1(x + attended)
-    assert torch.allclose(mab(x, y), mab.norm2(h + mab.ff(h)), atol=1e-6)
+    assert torch.allclose(mab(x, y), plain_mab(mab, x, y), atol=1e-5)
+    assert not torch.allclose(mab(x, y), plain_mab(mab, x, x[:, :3]), atol=1e-3)  # Y matters
 
 
 def test_sab_is_equivariant_and_the_set_transformer_invariant():
