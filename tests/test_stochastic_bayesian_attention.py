@@ -113,3 +113,33 @@ def test_kl_pulls_the_scores_towards_the_prior():
     k, beta = 2.0, 0.5
     kl_w = weibull_gamma_kl(k, phi - math.lgamma(1 + 1 / k), psi.exp().expand_as(phi), beta)
     assert abs(phi[kl_w.argmin()].item() - (0.4 - math.log(beta))) < 0.011
+
+
+@pytest.mark.parametrize("distribution", ["lognormal", "weibull"])
+def test_kl_sees_weights_not_scores_and_the_prior_is_normalised_over_the_keys(distribution):
+    """As in the authors' code (zhougroup/BAM): the posterior is parameterised by log softmax(phi) and
+    the contextual prior by log softmax(psi), so a constant added to every score changes nothing."""
+    torch.manual_seed(0)
+    attn = BayesianAttention(6, distribution=distribution, spread=0.4).double().train()
+    q, k, v = (
+        torch.randn(2, 3, 6, dtype=torch.float64),
+        torch.randn(2, 5, 6, dtype=torch.float64),
+        torch.randn(2, 5, 4, dtype=torch.float64),
+    )
+    out = attn(q, k, v, generator=torch.Generator().manual_seed(1))
+    psi = attn.prior_scores(k)  # (B, S)
+    assert torch.allclose(psi.exp().sum(-1), torch.ones(2, dtype=torch.float64))
+    phi = q @ k.transpose(-2, -1) / math.sqrt(6)  # (B, L, S)
+    log_w = torch.log_softmax(phi, -1)
+    if distribution == "lognormal":
+        expected = lognormal_kl(log_w - 0.4**2 / 2, 0.4, psi[:, None, :], attn.prior_spread)
+    else:
+        kk = 1 / 0.4
+        expected = weibull_gamma_kl(
+            kk, log_w - math.lgamma(1 + 1 / kk), attn.prior_rate * psi.exp()[:, None, :].expand_as(phi), attn.prior_rate
+        )
+    assert torch.allclose(out.kl, expected.flatten(1).sum(1))
+    # a constant added to every score of the prior network's output leaves the prior unchanged
+    with torch.no_grad():
+        attn.prior[-1].bias += 3.0
+    assert torch.allclose(attn.prior_scores(k), psi)

@@ -11,26 +11,31 @@ simplex, ``W_ij = S_ij / sum_j S_ij``.  Two reparameterisable choices:
   ``S = lambda (-log(1 - u))^(1/k)``, ``u ~ U(0, 1)``.
 
 Either way ``E[S] = exp(phi)``; the normalisation is done as a softmax of ``log S``, so it is
-stable.  The prior is *contextual*, a function of the keys alone, ``psi_j = h(relu(h'(k_j)))``:
-log-normal ``(psi - sigma_p^2 / 2, sigma_p^2)`` for the log-normal posterior, and
-``Gamma(alpha = exp(psi), beta)`` for the Weibull one.  Training maximises
+stable.  As in the authors' code (github.com/zhougroup/BAM), the posterior is parameterised by
+the *log-weights* ``log softmax(phi)`` rather than the raw scores (the normalised draws are the
+same; the KL then sees weights, not scores).  The prior is *contextual*, a function of the keys
+alone, normalised over them: ``psi = log softmax_j h(relu(h'(k_j)))``.  Log-normal posterior
+``(log softmax(phi) - sigma^2 / 2, sigma^2)`` against the log-normal prior ``(psi, sigma_p^2)``;
+Weibull posterior with ``lambda = softmax(phi) / Gamma(1 + 1/k)`` against
+``Gamma(alpha = beta softmax(psi), beta)``.  Training maximises
 ``E[log p(y | W)] - lambda_KL KL(q(S) || p(S))``; the KL is closed-form
 (:func:`lognormal_kl`, :func:`weibull_gamma_kl`; the second from Zhang et al., 2018,
 *WHAI*, arXiv:1803.01328).  At evaluation the module uses the posterior mean,
 ``softmax(phi)``, unless asked to sample (as for Monte Carlo uncertainty).
 
 What the spread can and cannot say.  ``sigma`` (or ``k``) is a fixed hyperparameter here, as
-in the paper and in the authors' code (github.com/zhougroup/BAM: ``--sigma_normal_posterior``,
-``--k_weibull``).  Since the normalisation ignores a shift of ``log S``, a log-normal draw is
+in the paper and in the authors' code (``--sigma_normal_posterior``, ``--k_weibull``).  Since
+the normalisation ignores a shift of ``log S``, a log-normal draw is
 ``W = softmax(log softmax(phi) + sigma eps)``, and a Weibull draw likewise depends on ``phi``
 only through ``softmax(phi)``: the distribution of the sampled weights is a function of the
 mean weights alone, so their spread carries no information the mean weights do not.  With
 both shape parameters fixed, the KL term does not act on the spread either: for the log-normal
-it is ``(phi - psi - (sigma^2 - sigma_p^2) / 2)^2 / (2 sigma_p^2)`` plus a constant, a penalty
-pulling each score towards the key-only prediction ``psi``; for the Weibull-Gamma pair, at
-fixed ``k``, it is smallest where ``phi = psi - log beta``, again a pull of the scores towards
-the keys' prediction.  The paper uses the sampling as a
-stochastic regulariser in training and averages sampled predictions for uncertainty estimates.
+it is ``(log softmax(phi) - sigma^2 / 2 - psi)^2 / (2 sigma_p^2)`` plus a constant, a penalty
+pulling the log-weights towards the keys-only prediction ``psi``; for the Weibull-Gamma pair,
+at fixed ``k``, it is again smallest when the weights match the prior's (up to a constant
+factor set by ``beta``).  Adding a constant to every score changes neither the weights nor
+the KL.  The paper uses the sampling as a stochastic regulariser in training and averages
+sampled predictions for uncertainty estimates.
 
 Recording: emits the (sampled) weights ``(B, L, S)`` on every call.
 """
@@ -163,8 +168,9 @@ class BayesianAttention(nn.Module):
         self.prior = nn.Sequential(nn.Linear(embed_dim, prior_hidden), nn.ReLU(), nn.Linear(prior_hidden, 1))
 
     def prior_scores(self, k: Tensor) -> Tensor:
-        """``psi = h(relu(h'(k)))`` ``(B, S)``: the contextual prior's log-mean, from the keys alone."""
-        return self.prior(k).squeeze(-1)  # (B, S, 1) -> (B, S)
+        """``psi = log softmax_j h(relu(h'(k_j)))`` ``(B, S)``: the contextual prior's log-weights, from the
+        keys alone, normalised over the keys as in the authors' code."""
+        return torch.log_softmax(self.prior(k).squeeze(-1), dim=-1)  # (B, S, 1) -> (B, S)
 
     def forward(
         self, q: Tensor, k: Tensor, v: Tensor, *, generator: Optional[torch.Generator] = None
@@ -176,16 +182,16 @@ class BayesianAttention(nn.Module):
         phi = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])  # (B, L, E) (B, E, S) -> (B, L, S)
         sample = self.training or self.sample_in_eval
         if sample:
-            log_s = sample_log_weights(phi, self.distribution, self.spread, generator=generator)  # (B, L, S)
+            log_w = torch.log_softmax(phi, dim=-1)  # (B, L, S): the mean weights' logs, as the authors parameterise
+            log_s = sample_log_weights(log_w, self.distribution, self.spread, generator=generator)  # (B, L, S)
             psi = self.prior_scores(k)[..., None, :].expand_as(phi)  # (B, 1, S) -> (B, L, S)
             if self.distribution == "lognormal":
-                kl = lognormal_kl(
-                    phi - self.spread**2 / 2, self.spread, psi - self.prior_spread**2 / 2, self.prior_spread
-                )  # (B, L, S)
+                kl = lognormal_kl(log_w - self.spread**2 / 2, self.spread, psi, self.prior_spread)  # (B, L, S)
             else:
                 k_shape = 1.0 / self.spread
-                log_lam = phi - math.lgamma(1 + 1 / k_shape)  # (B, L, S)
-                kl = weibull_gamma_kl(k_shape, log_lam, psi.exp(), self.prior_rate)  # (B, L, S)
+                log_lam = log_w - math.lgamma(1 + 1 / k_shape)  # (B, L, S)
+                alpha = (self.prior_rate * psi.exp()).clamp_min(1e-12)  # (B, L, S): beta softmax(psi)
+                kl = weibull_gamma_kl(k_shape, log_lam, alpha, self.prior_rate)  # (B, L, S)
             kl = kl.flatten(1).sum(dim=1)  # (B,)
         else:
             log_s = phi
