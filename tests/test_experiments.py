@@ -73,6 +73,9 @@ SMOKE = [
     "set_attention_curves.py",
     "draw_ablation.py",
     "draw_reader.py",
+    "dram_pairs.py",
+    "reading_encoders.py",
+    "positions_long_range.py",
 ]
 
 

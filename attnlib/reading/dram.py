@@ -27,7 +27,7 @@ classifier; the paper trains everything jointly.  Each location is emitted to
 Controls for the learned policy (ours, not the paper's): :func:`train_dram` can train the same
 model on paths it does not choose, ``glimpses="random"`` (uniform glimpses, drawn afresh for every
 scene) or ``glimpses="scan"`` (:func:`scan_path`, a fixed left-to-right scan of the ``S`` strips
-where the objects of the scenes of :func:`attnlib.data.digit_pair_scenes` lie), and
+where the objects of the scenes of :func:`attnlib.data.digit_strips.digit_pair_scenes` lie), and
 :func:`dram_scores` tests each on the kind of path it was trained on.  :func:`path_scores` measures
 where a path looks: the share of glimpse centres on an object, and whether each object's glimpses
 land on that object, in reading order.
@@ -243,7 +243,7 @@ DRAM = DeepRecurrentAttentionModel
 def scan_path(config: DRAMConfig) -> Tensor:
     """A fixed path ``((S + 1) N, 2)``: the ``N`` glimpses of object ``s`` at the centre of the
     ``s``-th of ``S`` equal vertical strips (``x = -1 + (2 s + 1) / S``, ``y = 0``), those before the
-    end symbol at the image centre.  For :func:`attnlib.data.digit_pair_scenes` (one digit per half,
+    end symbol at the image centre.  For :func:`attnlib.data.digit_strips.digit_pair_scenes` (one digit per half,
     near the centre line) it looks at the left digit, then the right one, without learning."""
     S, N = config.num_objects, config.glimpses_per_object
     path = torch.zeros(S + 1, N, 2)  # (S + 1, N, 2): x, y in [-1, 1]
